@@ -1,0 +1,124 @@
+//! `mamori-loadgen`: sends generated syslog lines to a receiver over TCP
+//! (newline framing) or UDP, as fast as possible or at a set rate, and prints
+//! what it sent.
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use mamori_loadgen::{Generator, Kind};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// Load generator for mamori's benchmarks (send only to machines you run).
+#[derive(Debug, Parser)]
+struct Args {
+    /// Receiver address, e.g. 127.0.0.1:5514.
+    #[arg(long)]
+    to: String,
+    /// tcp or udp.
+    #[arg(long, default_value = "tcp")]
+    proto: String,
+    /// fortigate or windows-json.
+    #[arg(long, default_value = "fortigate")]
+    kind: Kind,
+    /// Number of lines to send (in total, over all connections).
+    #[arg(long, default_value_t = 1_000_000)]
+    count: u64,
+    /// Lines per second in total (0: as fast as possible).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Parallel TCP connections.
+    #[arg(long, default_value_t = 1)]
+    connections: u64,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write the lines to this file instead of sending (for size baselines).
+    #[arg(long)]
+    dump: Option<std::path::PathBuf>,
+}
+
+fn main() -> Result<()> {
+    let a = Args::parse();
+    if let Some(path) = &a.dump {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+        let mut g = Generator::new(a.kind, a.seed);
+        let mut bytes = 0u64;
+        for _ in 0..a.count {
+            let l = g.next_line();
+            bytes += l.len() as u64 + 1;
+            writeln!(f, "{l}")?;
+        }
+        f.flush()?;
+        println!("lines={} bytes={bytes}", a.count);
+        return Ok(());
+    }
+    let started = Instant::now();
+    let per_conn = a.count / a.connections.max(1);
+    let mut handles = Vec::new();
+    for c in 0..a.connections.max(1) {
+        let n = if c == 0 {
+            per_conn + a.count % a.connections.max(1)
+        } else {
+            per_conn
+        };
+        let rate = a.rate / a.connections.max(1);
+        let (to, proto, kind, seed) = (a.to.clone(), a.proto.clone(), a.kind, a.seed + c);
+        handles.push(std::thread::spawn(move || send(&to, &proto, kind, seed, n, rate)));
+    }
+    let mut bytes = 0;
+    for h in handles {
+        bytes += h.join().map_err(|_| anyhow::anyhow!("sender panicked"))??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "sent lines={} bytes={bytes} seconds={secs:.3} lines_per_s={:.0}",
+        a.count,
+        a.count as f64 / secs
+    );
+    Ok(())
+}
+
+fn send(to: &str, proto: &str, kind: Kind, seed: u64, n: u64, rate: u64) -> Result<u64> {
+    let mut g = Generator::new(kind, seed);
+    let start = Instant::now();
+    let mut bytes = 0u64;
+    let pace = |i: u64| {
+        if rate > 0 {
+            let due = Duration::from_secs_f64(i as f64 / rate as f64);
+            let now = start.elapsed();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
+    };
+    match proto {
+        "tcp" => {
+            let s = std::net::TcpStream::connect(to).with_context(|| format!("connect {to}"))?;
+            let mut w = std::io::BufWriter::with_capacity(256 * 1024, s);
+            for i in 0..n {
+                if rate > 0 && i % 100 == 0 {
+                    w.flush()?;
+                    pace(i);
+                }
+                let l = g.next_line();
+                bytes += l.len() as u64 + 1;
+                w.write_all(l.as_bytes())?;
+                w.write_all(b"\n")?;
+            }
+            w.flush()?;
+        }
+        "udp" => {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
+            for i in 0..n {
+                if rate > 0 && i % 100 == 0 {
+                    pace(i);
+                }
+                let l = g.next_line();
+                bytes += l.len() as u64;
+                s.send_to(l.as_bytes(), to)?;
+            }
+        }
+        other => anyhow::bail!("unknown protocol {other:?}: use tcp or udp"),
+    }
+    Ok(bytes)
+}
