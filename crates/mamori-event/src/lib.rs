@@ -138,7 +138,10 @@ impl Event {
         use serde_json::{Map, Value as J};
         let mut m = Map::new();
         m.insert("time".into(), J::String(format_rfc3339(self.time_ns)));
-        m.insert("received".into(), J::String(format_rfc3339(self.received_ns)));
+        m.insert(
+            "received".into(),
+            J::String(format_rfc3339(self.received_ns)),
+        );
         m.insert("source".into(), J::String(self.source.clone()));
         m.insert("host".into(), J::String(self.host.clone()));
         let mut ls = Map::new();

@@ -45,12 +45,30 @@ pub struct Generator {
 }
 
 const USERS: &[&str] = &[
-    "yamada", "suzuki", "tanaka", "sato", "takahashi", "ito", "watanabe", "nakamura", "kobayashi",
-    "kato", "vendor-maint", "admin",
+    "yamada",
+    "suzuki",
+    "tanaka",
+    "sato",
+    "takahashi",
+    "ito",
+    "watanabe",
+    "nakamura",
+    "kobayashi",
+    "kato",
+    "vendor-maint",
+    "admin",
 ];
 const HOSTS: &[&str] = &[
-    "EMR-SV01", "EMR-SV02", "PACS01", "NURSE-PC-014", "NURSE-PC-027", "RECEPT-PC-03", "AD01",
-    "BACKUP01", "LAB-PC-05", "RAD-WS-02",
+    "EMR-SV01",
+    "EMR-SV02",
+    "PACS01",
+    "NURSE-PC-014",
+    "NURSE-PC-027",
+    "RECEPT-PC-03",
+    "AD01",
+    "BACKUP01",
+    "LAB-PC-05",
+    "RAD-WS-02",
 ];
 const IMAGES: &[&str] = &[
     r"C:\\Windows\\System32\\svchost.exe",
@@ -88,7 +106,12 @@ impl Generator {
     }
 
     fn ip_lan(&mut self) -> String {
-        format!("10.{}.{}.{}", self.rand() % 4, self.rand() % 32, 1 + self.rand() % 250)
+        format!(
+            "10.{}.{}.{}",
+            self.rand() % 4,
+            self.rand() % 32,
+            1 + self.rand() % 250
+        )
     }
 
     fn ip_wan(&mut self) -> String {
@@ -121,9 +144,17 @@ impl Generator {
             );
         }
         let src = self.ip_lan();
-        let dst = if self.rand() % 2 == 0 { self.ip_wan() } else { self.ip_lan() };
+        let dst = if self.rand() % 2 == 0 {
+            self.ip_wan()
+        } else {
+            self.ip_lan()
+        };
         let app = self.pick(APPS);
-        let action = if self.rand() % 8 == 0 { "deny" } else { "close" };
+        let action = if self.rand() % 8 == 0 {
+            "deny"
+        } else {
+            "close"
+        };
         let sport = 1024 + self.rand() % 60000;
         let dport = [443u64, 80, 53, 3389, 445, 389, 123, 104][(self.rand() % 8) as usize];
         format!(

@@ -63,7 +63,9 @@ fn main() -> Result<()> {
         };
         let rate = a.rate / a.connections.max(1);
         let (to, proto, kind, seed) = (a.to.clone(), a.proto.clone(), a.kind, a.seed + c);
-        handles.push(std::thread::spawn(move || send(&to, &proto, kind, seed, n, rate)));
+        handles.push(std::thread::spawn(move || {
+            send(&to, &proto, kind, seed, n, rate)
+        }));
     }
     let mut bytes = 0;
     for h in handles {

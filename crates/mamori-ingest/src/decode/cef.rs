@@ -70,7 +70,10 @@ pub fn extension(s: &str) -> Vec<(String, String)> {
     }
     let mut out = Vec::with_capacity(starts.len());
     for (n, (ks, eq)) in starts.iter().enumerate() {
-        let end = starts.get(n + 1).map(|(s, _)| s.saturating_sub(1)).unwrap_or(b.len());
+        let end = starts
+            .get(n + 1)
+            .map(|(s, _)| s.saturating_sub(1))
+            .unwrap_or(b.len());
         let (Some(k), Some(v)) = (s.get(*ks..*eq), s.get(eq + 1..end.max(eq + 1))) else {
             continue;
         };

@@ -49,7 +49,10 @@ fn detect(bytes: &[u8]) -> (Cow<'_, str>, bool) {
     } else if !euc_err {
         (Cow::Owned(euc.into_owned()), true)
     } else {
-        (Cow::Owned(String::from_utf8_lossy(bytes).into_owned()), true)
+        (
+            Cow::Owned(String::from_utf8_lossy(bytes).into_owned()),
+            true,
+        )
     }
 }
 
@@ -62,9 +65,15 @@ mod tests {
         let text = "ログイン失敗 ユーザー 山田";
         let (sj, _, _) = encoding_rs::SHIFT_JIS.encode(text);
         let (euc, _, _) = encoding_rs::EUC_JP.encode(text);
-        assert_eq!(to_utf8(&sj, Encoding::Auto), (Cow::Owned::<str>(text.into()), true));
+        assert_eq!(
+            to_utf8(&sj, Encoding::Auto),
+            (Cow::Owned::<str>(text.into()), true)
+        );
         assert_eq!(to_utf8(&euc, Encoding::Auto).0, text);
         assert_eq!(to_utf8(&sj, Encoding::ShiftJis).0, text);
-        assert_eq!(to_utf8(text.as_bytes(), Encoding::Auto), (Cow::Borrowed(text), false));
+        assert_eq!(
+            to_utf8(text.as_bytes(), Encoding::Auto),
+            (Cow::Borrowed(text), false)
+        );
     }
 }

@@ -7,15 +7,25 @@ use mamori_event::{Event, LogSource};
 pub fn looks_like(msg: &str) -> bool {
     (msg.contains("logid=") && (msg.contains("type=") || msg.contains("devname=")))
         || (msg.starts_with("date=") && msg.contains(" devname="))
+        || (msg.starts_with("type=") && msg.contains(" subtype="))
 }
 
 /// Decodes into `ev`; false if the message is not FortiGate key=value.
 pub fn decode(msg: &str, ev: &mut Event, tz: &jiff::tz::TimeZone) -> bool {
     let pairs = kv::parse(msg);
-    if pairs.len() < 3 || !pairs.iter().any(|(k, _)| *k == "logid" || *k == "devname") {
+    if pairs.len() < 3
+        || !pairs
+            .iter()
+            .any(|(k, _)| ["logid", "devname", "subtype"].contains(k))
+    {
         return false;
     }
-    let get = |k: &str| pairs.iter().find(|(kk, _)| *kk == k).map(|(_, v)| v.as_str());
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(kk, _)| *kk == k)
+            .map(|(_, v)| v.as_str())
+    };
     let f = &mut ev.fields;
     for (k, v) in &pairs {
         f.push(format!("fortinet.{k}"), v.as_str());
@@ -24,7 +34,11 @@ pub fn decode(msg: &str, ev: &mut Event, tz: &jiff::tz::TimeZone) -> bool {
     let subtype = get("subtype").unwrap_or("");
     let is_vpn = subtype == "vpn" || get("tunneltype").is_some();
     // Addresses: VPN events carry the client in remip.
-    let src = if is_vpn { get("remip").or(get("srcip")) } else { get("srcip") };
+    let src = if is_vpn {
+        get("remip").or(get("srcip"))
+    } else {
+        get("srcip")
+    };
     if let Some(ip) = src {
         set_ip(f, "source.ip", ip);
     }
@@ -37,7 +51,10 @@ pub fn decode(msg: &str, ev: &mut Event, tz: &jiff::tz::TimeZone) -> bool {
     if let Some(p) = get("dstport").and_then(|p| p.parse::<i64>().ok()) {
         f.push("destination.port", p);
     }
-    if let Some(t) = get("proto").and_then(|p| p.parse::<u8>().ok()).and_then(transport) {
+    if let Some(t) = get("proto")
+        .and_then(|p| p.parse::<u8>().ok())
+        .and_then(transport)
+    {
         f.push("network.transport", t);
     }
     if let Some(u) = get("user").filter(|u| !u.is_empty() && *u != "N/A") {
@@ -65,9 +82,35 @@ pub fn decode(msg: &str, ev: &mut Event, tz: &jiff::tz::TimeZone) -> bool {
     let outcome = match (logid, action, status) {
         ("0100032001", _, _) | ("0101039947", _, _) => Some("success"),
         ("0100032002", _, _) | ("0100032021", _, _) | ("0101039426", _, _) => Some("failure"),
-        (_, a, _) if ["deny", "block", "blocked", "dropped", "ssl-login-fail", "login-failed"].contains(&a) => Some("failure"),
+        (_, a, _)
+            if [
+                "deny",
+                "block",
+                "blocked",
+                "dropped",
+                "ssl-login-fail",
+                "login-failed",
+            ]
+            .contains(&a) =>
+        {
+            Some("failure")
+        }
         (_, _, s) if ["failed", "failure", "deny"].contains(&s) => Some("failure"),
-        (_, a, _) if ["accept", "close", "start", "allow", "pass", "passthrough", "tunnel-up", "ssl-login"].contains(&a) => Some("success"),
+        (_, a, _)
+            if [
+                "accept",
+                "close",
+                "start",
+                "allow",
+                "pass",
+                "passthrough",
+                "tunnel-up",
+                "ssl-login",
+            ]
+            .contains(&a) =>
+        {
+            Some("success")
+        }
         (_, _, "success") => Some("success"),
         _ => None,
     };

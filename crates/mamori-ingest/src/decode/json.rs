@@ -22,7 +22,9 @@ pub fn decode_value(obj: &Map<String, J>, ev: &mut Event, tz: &jiff::tz::TimeZon
         evtx(e, ev);
     } else if let Some(J::Object(w)) = obj.get("winlog") {
         winlogbeat(obj, w, ev);
-    } else if obj.contains_key("EventID") && (obj.contains_key("Channel") || obj.contains_key("SourceName")) {
+    } else if obj.contains_key("EventID")
+        && (obj.contains_key("Channel") || obj.contains_key("SourceName"))
+    {
         nxlog(obj, ev, tz);
     } else {
         generic(obj, ev);
@@ -109,7 +111,14 @@ fn event_data(f: &mut Fields, data: &J, prefix: &str) {
                 if k == "Data" {
                     // Unnamed Data elements.
                     match v {
-                        J::Array(a) => f.push("Data", Value::List(a.iter().map(|x| text(x).map(Value::Str).unwrap_or(Value::Null)).collect())),
+                        J::Array(a) => f.push(
+                            "Data",
+                            Value::List(
+                                a.iter()
+                                    .map(|x| text(x).map(Value::Str).unwrap_or(Value::Null))
+                                    .collect(),
+                            ),
+                        ),
                         J::Object(inner) if inner.contains_key("#text") => {
                             if let Some(t) = inner.get("#text") {
                                 f.push("Data", value(t));
@@ -131,7 +140,10 @@ fn event_data(f: &mut Fields, data: &J, prefix: &str) {
             }
         }
         J::Null => {}
-        other => f.push(if prefix.is_empty() { "Data" } else { prefix }, value(other)),
+        other => f.push(
+            if prefix.is_empty() { "Data" } else { prefix },
+            value(other),
+        ),
     }
 }
 
@@ -253,10 +265,32 @@ fn winlogbeat(obj: &Map<String, J>, w: &Map<String, J>, ev: &mut Event) {
 }
 
 const NXLOG_META: &[&str] = &[
-    "EventTime", "EventReceivedTime", "Hostname", "EventID", "Channel", "SourceName",
-    "RecordNumber", "SourceModuleName", "SourceModuleType", "Severity", "SeverityValue",
-    "EventType", "ProviderGuid", "Keywords", "Task", "OpcodeValue", "Opcode", "Version",
-    "ProcessID", "ThreadID", "Message", "Category", "Domain", "AccountName", "UserID", "AccountType",
+    "EventTime",
+    "EventReceivedTime",
+    "Hostname",
+    "EventID",
+    "Channel",
+    "SourceName",
+    "RecordNumber",
+    "SourceModuleName",
+    "SourceModuleType",
+    "Severity",
+    "SeverityValue",
+    "EventType",
+    "ProviderGuid",
+    "Keywords",
+    "Task",
+    "OpcodeValue",
+    "Opcode",
+    "Version",
+    "ProcessID",
+    "ThreadID",
+    "Message",
+    "Category",
+    "Domain",
+    "AccountName",
+    "UserID",
+    "AccountType",
 ];
 
 fn nxlog(obj: &Map<String, J>, ev: &mut Event, tz: &jiff::tz::TimeZone) {
@@ -300,7 +334,9 @@ fn nxlog(obj: &Map<String, J>, ev: &mut Event, tz: &jiff::tz::TimeZone) {
     }
     if let Some(t) = obj.get("EventTime").and_then(J::as_str) {
         // NXLog's EventTime has no zone: the source's zone applies.
-        if let Some(ns) = mamori_event::parse_rfc3339(t).or_else(|| local_time(&t.replacen(' ', "T", 1), tz)) {
+        if let Some(ns) =
+            mamori_event::parse_rfc3339(t).or_else(|| local_time(&t.replacen(' ', "T", 1), tz))
+        {
             ev.time_ns = ns;
         }
     }
@@ -312,7 +348,11 @@ fn flatten(prefix: &str, v: &J, f: &mut Fields, depth: u32) {
     match v {
         J::Object(o) if depth < 8 => {
             for (k, v) in o {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, v, f, depth + 1);
             }
         }
@@ -368,15 +408,25 @@ mod tests {
             &mut ev,
             &tz()
         ));
-        assert_eq!(ev.fields.get_str("Image"), Some("C:\\Windows\\System32\\cmd.exe"));
+        assert_eq!(
+            ev.fields.get_str("Image"),
+            Some("C:\\Windows\\System32\\cmd.exe")
+        );
         assert_eq!(ev.logsource.category.as_deref(), Some("process_creation"));
-        assert_eq!(ev.time_ns, mamori_event::parse_rfc3339("2026-11-24T01:00:00Z").unwrap());
+        assert_eq!(
+            ev.time_ns,
+            mamori_event::parse_rfc3339("2026-11-24T01:00:00Z").unwrap()
+        );
     }
 
     #[test]
     fn generic_json_is_flattened() {
         let mut ev = Event::new(Vec::new());
-        assert!(decode(r#"{"source":{"ip":"10.0.0.1"},"host":{"name":"nas01"},"n":3}"#, &mut ev, &tz()));
+        assert!(decode(
+            r#"{"source":{"ip":"10.0.0.1"},"host":{"name":"nas01"},"n":3}"#,
+            &mut ev,
+            &tz()
+        ));
         assert_eq!(ev.fields.get_str("source.ip"), Some("10.0.0.1"));
         assert_eq!(ev.host, "nas01");
         assert!(!decode("[1,2]", &mut ev, &tz()));

@@ -16,7 +16,7 @@ mod rtx;
 mod squid;
 mod syslog;
 
-use mamori_event::{Event, Fields, Flags, Value};
+use mamori_event::{Event, Fields, Flags};
 use std::net::IpAddr;
 
 /// How a source's bytes are encoded.
@@ -112,17 +112,19 @@ impl std::str::FromStr for DecoderKind {
 impl std::str::FromStr for Encoding {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-            "auto" | "" => Encoding::Auto,
-            "utf-8" | "utf8" => Encoding::Utf8,
-            "shift-jis" | "sjis" | "cp932" | "windows-31j" => Encoding::ShiftJis,
-            "euc-jp" | "eucjp" => Encoding::EucJp,
-            other => {
-                return Err(format!(
-                    "unknown encoding {other:?}: use auto, utf-8, shift_jis or euc-jp"
-                ));
-            }
-        })
+        Ok(
+            match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+                "auto" | "" => Encoding::Auto,
+                "utf-8" | "utf8" => Encoding::Utf8,
+                "shift-jis" | "sjis" | "cp932" | "windows-31j" => Encoding::ShiftJis,
+                "euc-jp" | "eucjp" => Encoding::EucJp,
+                other => {
+                    return Err(format!(
+                        "unknown encoding {other:?}: use auto, utf-8, shift_jis or euc-jp"
+                    ));
+                }
+            },
+        )
     }
 }
 
@@ -302,7 +304,7 @@ pub fn event_from_windows_json(
 /// The value of a field as text, for decoders' tests.
 #[cfg(test)]
 fn field_text(ev: &Event, k: &str) -> Option<String> {
-    ev.fields.get(k).map(Value::to_string)
+    ev.fields.get(k).map(mamori_event::Value::to_string)
 }
 
 #[cfg(test)]
@@ -321,17 +323,28 @@ mod tests {
         let line = r#"<189>date=2026-11-24 time=10:00:00 devname="FG100E" logid="0101039426" type="event" subtype="vpn" level="alert" action="ssl-login-fail" remip=198.51.100.7 user="yamada" msg="SSL user failed to logged in""#;
         let ev = decode(line.as_bytes(), &SourceSettings::default(), &rx());
         assert_eq!(ev.decoder, "fortigate");
-        assert_eq!(field_text(&ev, "source.ip").as_deref(), Some("198.51.100.7"));
+        assert_eq!(
+            field_text(&ev, "source.ip").as_deref(),
+            Some("198.51.100.7")
+        );
         assert_eq!(field_text(&ev, "user.name").as_deref(), Some("yamada"));
         assert_eq!(field_text(&ev, "event.outcome").as_deref(), Some("failure"));
         assert_eq!(ev.host, "FG100E");
-        assert_eq!(ev.time_ns, mamori_event::parse_rfc3339("2026-11-24T10:00:00+09:00").unwrap());
+        assert_eq!(
+            ev.time_ns,
+            mamori_event::parse_rfc3339("2026-11-24T10:00:00+09:00").unwrap()
+        );
     }
 
     #[test]
     fn fortigate_eventtime_units() {
-        for (t, want) in [("1795482000", 1_795_482_000_000_000_000i64), ("1795482000123456789", 1_795_482_000_123_456_789)] {
-            let line = format!("logid=\"0000000013\" type=\"traffic\" eventtime={t} srcip=10.0.0.1 dstip=10.0.0.2 proto=6 action=\"deny\"");
+        for (t, want) in [
+            ("1795482000", 1_795_482_000_000_000_000i64),
+            ("1795482000123456789", 1_795_482_000_123_456_789),
+        ] {
+            let line = format!(
+                "logid=\"0000000013\" type=\"traffic\" eventtime={t} srcip=10.0.0.1 dstip=10.0.0.2 proto=6 action=\"deny\""
+            );
             let ev = decode(line.as_bytes(), &SourceSettings::default(), &rx());
             assert_eq!(ev.time_ns, want);
             assert_eq!(field_text(&ev, "network.transport").as_deref(), Some("tcp"));
@@ -343,7 +356,10 @@ mod tests {
         let s = SourceSettings::default();
         let ev = decode(b"<13> [INSPECT] PP[01][out][101] TCP 192.168.1.10:40980 > 203.0.113.5:80 (2026/11/24 10:59:24)", &s, &rx());
         assert_eq!(ev.decoder, "yamaha-rtx");
-        assert_eq!(ev.host, "192.0.2.1", "RTX sends no host: the peer address stands in");
+        assert_eq!(
+            ev.host, "192.0.2.1",
+            "RTX sends no host: the peer address stands in"
+        );
         assert!(ev.flags.contains(Flags::TIME_FROM_RECEIVE));
         let ev = decode(b"1795482000.123    120 10.0.0.5 TCP_MISS/200 512 GET http://example.jp/a - HIER_DIRECT/203.0.113.9 text/html", &s, &rx());
         assert_eq!(ev.decoder, "squid");
@@ -351,15 +367,26 @@ mod tests {
         let ev = decode(b"<134>Nov 24 10:00:00 av01 CEF:0|ESET|Protect|1|1|Threat found|7|src=10.0.0.9 act=blocked", &s, &rx());
         assert_eq!(ev.decoder, "cef");
         assert_eq!(ev.host, "av01");
-        let ev = decode(b"<38>Nov 24 10:00:00 srv01 sshd[1]: Failed password for root", &s, &rx());
+        let ev = decode(
+            b"<38>Nov 24 10:00:00 srv01 sshd[1]: Failed password for root",
+            &s,
+            &rx(),
+        );
         assert_eq!(ev.decoder, "syslog");
-        assert_eq!(field_text(&ev, "message").as_deref(), Some("Failed password for root"));
+        assert_eq!(
+            field_text(&ev, "message").as_deref(),
+            Some("Failed password for root")
+        );
         assert_eq!(ev.logsource.service.as_deref(), Some("sshd"));
     }
 
     #[test]
     fn garbage_is_kept_undecoded_and_oversize_is_cut() {
-        let ev = decode(b"\x00\x01\x02\xff binary", &SourceSettings::default(), &rx());
+        let ev = decode(
+            b"\x00\x01\x02\xff binary",
+            &SourceSettings::default(),
+            &rx(),
+        );
         assert!(ev.is_undecoded());
         assert_eq!(ev.raw, b"\x00\x01\x02\xff binary");
         let mut s = SourceSettings::default();
@@ -371,20 +398,32 @@ mod tests {
 
     #[test]
     fn shift_jis_line_becomes_utf8() {
-        let (sj, _, _) = encoding_rs::SHIFT_JIS.encode("<14>Nov 24 10:00:01 srv01 emr: ログイン失敗 ユーザー 山田");
+        let (sj, _, _) = encoding_rs::SHIFT_JIS
+            .encode("<14>Nov 24 10:00:01 srv01 emr: ログイン失敗 ユーザー 山田");
         let ev = decode(&sj, &SourceSettings::default(), &rx());
         assert!(ev.flags.contains(Flags::TRANSCODED));
-        assert_eq!(field_text(&ev, "message").as_deref(), Some("ログイン失敗 ユーザー 山田"));
+        assert_eq!(
+            field_text(&ev, "message").as_deref(),
+            Some("ログイン失敗 ユーザー 山田")
+        );
         assert_eq!(ev.raw, sj.to_vec(), "raw keeps the bytes as received");
     }
 
     #[test]
     fn override_forces_a_decoder_and_falls_back() {
-        let s = SourceSettings { decoder: DecoderKind::Squid, ..SourceSettings::default() };
+        let s = SourceSettings {
+            decoder: DecoderKind::Squid,
+            ..SourceSettings::default()
+        };
         let ev = decode(b"<13>Nov 24 10:00:00 h app: not squid", &s, &rx());
         assert_eq!(ev.decoder, "syslog");
         assert!("fortinet".parse::<DecoderKind>().is_ok());
-        assert!("nope".parse::<DecoderKind>().unwrap_err().contains("yamaha-rtx"));
+        assert!(
+            "nope"
+                .parse::<DecoderKind>()
+                .unwrap_err()
+                .contains("yamaha-rtx")
+        );
         assert_eq!("shift_jis".parse::<Encoding>(), Ok(Encoding::ShiftJis));
     }
 

@@ -1,6 +1,6 @@
 //! Yamaha RTX router messages (filters, INSPECT, IPsec/L2TP VPN, PP, DHCP, logins).
 
-use super::{set_ip, fortigate::local_time};
+use super::{fortigate::local_time, set_ip};
 use mamori_event::{Event, Fields, LogSource};
 
 /// Whether a message looks like it came from a Yamaha RTX.
@@ -86,13 +86,21 @@ pub fn decode(msg: &str, ev: &mut Event, tz: &jiff::tz::TimeZone) -> bool {
         let parts: Vec<&str> = iface.split(['[', ']']).filter(|s| !s.is_empty()).collect();
         f.push("observer.ingress.interface.name", name);
         if let Some(dir) = parts.iter().find(|p| **p == "in" || **p == "out") {
-            f.push("network.direction", if *dir == "in" { "inbound" } else { "outbound" });
+            f.push(
+                "network.direction",
+                if *dir == "in" { "inbound" } else { "outbound" },
+            );
         }
-        if let Some(rule) = parts.last().filter(|p| p.bytes().all(|c| c.is_ascii_digit())) {
+        if let Some(rule) = parts
+            .last()
+            .filter(|p| p.bytes().all(|c| c.is_ascii_digit()))
+        {
             f.push("rule.id", *rule);
         }
         flow(f, rest);
-        if let Some(t) = between(rest, "(", ')').and_then(|t| local_time(&t.replacen(' ', "T", 1), tz)) {
+        if let Some(t) =
+            between(rest, "(", ')').and_then(|t| local_time(&t.replacen(' ', "T", 1), tz))
+        {
             f.push("event.start", mamori_event::format_rfc3339(t));
         }
         action = "inspect-session";
@@ -104,7 +112,10 @@ pub fn decode(msg: &str, ev: &mut Event, tz: &jiff::tz::TimeZone) -> bool {
         let rest = &m[pos..];
         if let Some(dir_rule) = between(rest, " at ", ')') {
             let (dir, rule) = dir_rule.split_once('(').unwrap_or((dir_rule, ""));
-            f.push("network.direction", if dir == "IN" { "inbound" } else { "outbound" });
+            f.push(
+                "network.direction",
+                if dir == "IN" { "inbound" } else { "outbound" },
+            );
             if !rule.is_empty() {
                 f.push("rule.id", rule);
             }
@@ -118,7 +129,11 @@ pub fn decode(msg: &str, ev: &mut Event, tz: &jiff::tz::TimeZone) -> bool {
                 flow(f, after);
             }
         }
-        action = if rejected { "filter-reject" } else { "filter-pass" };
+        action = if rejected {
+            "filter-reject"
+        } else {
+            "filter-pass"
+        };
         outcome = Some(if rejected { "failure" } else { "success" });
         category = Some("firewall");
     } else if let Some(r) = m.strip_prefix("[L2TP] ") {
@@ -135,14 +150,20 @@ pub fn decode(msg: &str, ev: &mut Event, tz: &jiff::tz::TimeZone) -> bool {
         }
         service = Some("vpn");
     } else if let Some(r) = m.strip_prefix("[IKE] ") {
-        if let Some(ip) = r.split_whitespace().last().filter(|ip| ip.parse::<std::net::IpAddr>().is_ok()) {
+        if let Some(ip) = r
+            .split_whitespace()
+            .last()
+            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+        {
             set_ip(f, "source.ip", ip);
         }
         action = "ike";
         service = Some("vpn");
     } else if let Some(r) = m.strip_prefix("[DHCPD] ") {
         let t: Vec<&str> = r.split_whitespace().collect();
-        let i = t.iter().position(|w| *w == "Allocates" || *w == "Extends" || *w == "Releases");
+        let i = t
+            .iter()
+            .position(|w| *w == "Allocates" || *w == "Extends" || *w == "Releases");
         if let Some(i) = i {
             if i > 0 {
                 f.push("observer.ingress.interface.name", t[0]);
@@ -158,12 +179,27 @@ pub fn decode(msg: &str, ev: &mut Event, tz: &jiff::tz::TimeZone) -> bool {
     } else if let Some(r) = m.strip_prefix("IP Tunnel[") {
         let (n, rest) = r.split_once(']').unwrap_or((r, ""));
         f.push("yamaha.tunnel", n);
-        action = if rest.trim() == "Up" { "tunnel-up" } else { "tunnel-down" };
+        action = if rest.trim() == "Up" {
+            "tunnel-up"
+        } else {
+            "tunnel-down"
+        };
         service = Some("vpn");
     } else if m.starts_with("PP[") || m.starts_with("TUNNEL[") {
-        let tag = if m.starts_with("PP[") { "PP[" } else { "TUNNEL[" };
+        let tag = if m.starts_with("PP[") {
+            "PP["
+        } else {
+            "TUNNEL["
+        };
         let id = between(m, tag, ']').unwrap_or("");
-        f.push(if tag == "PP[" { "yamaha.pp" } else { "yamaha.tunnel" }, id);
+        f.push(
+            if tag == "PP[" {
+                "yamaha.pp"
+            } else {
+                "yamaha.tunnel"
+            },
+            id,
+        );
         if let Some(u) = between(m, "from user '", '\'') {
             f.push("user.name", u);
             action = "vpn-call-detected";
@@ -174,16 +210,34 @@ pub fn decode(msg: &str, ev: &mut Event, tz: &jiff::tz::TimeZone) -> bool {
             action = "pp-connect";
         }
         if let Some((_, ip)) = m.split_once(" from ")
-            && let Some(ip) = ip.split_whitespace().next().filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+            && let Some(ip) = ip
+                .split_whitespace()
+                .next()
+                .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
         {
             set_ip(f, "source.ip", ip);
         }
     } else if m.starts_with("Configuration saved") {
         action = "config-saved";
-    } else if m.starts_with("Login succeeded") || m.starts_with("Login failed") || m.starts_with("Logout from") {
-        action = if m.starts_with("Logout") { "logout" } else { "login" };
-        outcome = Some(if m.starts_with("Login failed") { "failure" } else { "success" });
-        if let Some(ip) = m.rsplit(": ").next().filter(|ip| ip.trim().parse::<std::net::IpAddr>().is_ok()) {
+    } else if m.starts_with("Login succeeded")
+        || m.starts_with("Login failed")
+        || m.starts_with("Logout from")
+    {
+        action = if m.starts_with("Logout") {
+            "logout"
+        } else {
+            "login"
+        };
+        outcome = Some(if m.starts_with("Login failed") {
+            "failure"
+        } else {
+            "success"
+        });
+        if let Some(ip) = m
+            .rsplit(": ")
+            .next()
+            .filter(|ip| ip.trim().parse::<std::net::IpAddr>().is_ok())
+        {
             set_ip(f, "source.ip", ip.trim());
         }
         if let Some(proto) = between(m, " for ", ':') {
@@ -209,23 +263,42 @@ mod tests {
 
     fn dec(m: &str) -> Event {
         let mut ev = Event::new(m.as_bytes().to_vec());
-        assert!(decode(m, &mut ev, &jiff::tz::TimeZone::get("Asia/Tokyo").unwrap()), "{m}");
+        assert!(
+            decode(m, &mut ev, &jiff::tz::TimeZone::get("Asia/Tokyo").unwrap()),
+            "{m}"
+        );
         ev
     }
 
     #[test]
     fn inspect_and_filter_lines() {
-        let e = dec("[INSPECT] PP[01][out][101] TCP 192.168.1.10:40980 > 203.0.113.5:80 (2016/02/23 10:59:24)");
+        let e = dec(
+            "[INSPECT] PP[01][out][101] TCP 192.168.1.10:40980 > 203.0.113.5:80 (2016/02/23 10:59:24)",
+        );
         assert_eq!(e.fields.get_str("destination.ip"), Some("203.0.113.5"));
-        assert_eq!(e.fields.get("destination.port"), Some(&mamori_event::Value::Int(80)));
+        assert_eq!(
+            e.fields.get("destination.port"),
+            Some(&mamori_event::Value::Int(80))
+        );
         assert_eq!(e.fields.get_str("rule.id"), Some("101"));
-        assert_eq!(e.fields.get_str("event.start"), Some("2016-02-23T01:59:24.000Z"));
-        let e = dec("PP[01] Rejected at IN(2000) filter: TCP 198.51.100.23:51234 > 192.168.1.5:3389");
+        assert_eq!(
+            e.fields.get_str("event.start"),
+            Some("2016-02-23T01:59:24.000Z")
+        );
+        let e =
+            dec("PP[01] Rejected at IN(2000) filter: TCP 198.51.100.23:51234 > 192.168.1.5:3389");
         assert_eq!(e.fields.get_str("event.action"), Some("filter-reject"));
         assert_eq!(e.fields.get_str("rule.id"), Some("2000"));
-        assert_eq!(e.fields.get_str("observer.ingress.interface.name"), Some("PP[01]"));
-        assert_eq!(e.fields.get("destination.port"), Some(&mamori_event::Value::Int(3389)));
-        let e = dec("LAN1(port1) Rejected at IN(1) filter: 00:a0:de:01:02:03 > FF:FF:FF:FF:FF:FF IP");
+        assert_eq!(
+            e.fields.get_str("observer.ingress.interface.name"),
+            Some("PP[01]")
+        );
+        assert_eq!(
+            e.fields.get("destination.port"),
+            Some(&mamori_event::Value::Int(3389))
+        );
+        let e =
+            dec("LAN1(port1) Rejected at IN(1) filter: 00:a0:de:01:02:03 > FF:FF:FF:FF:FF:FF IP");
         assert_eq!(e.fields.get_str("source.mac"), Some("00:a0:de:01:02:03"));
     }
 

@@ -15,7 +15,11 @@ pub fn decode(msg: &str, ev: &mut Event) -> bool {
     let Some((code, status)) = t[3].split_once('/') else {
         return false;
     };
-    let (Ok(elapsed), Ok(status), Ok(bytes)) = (t[1].parse::<i64>(), status.parse::<i64>(), t[4].parse::<i64>()) else {
+    let (Ok(elapsed), Ok(status), Ok(bytes)) = (
+        t[1].parse::<i64>(),
+        status.parse::<i64>(),
+        t[4].parse::<i64>(),
+    ) else {
         return false;
     };
     if !code.chars().all(|c| c.is_ascii_uppercase() || c == '_') || !(1e8..1e11).contains(&epoch) {
@@ -52,7 +56,14 @@ pub fn decode(msg: &str, ev: &mut Event) -> bool {
     if t[9] != "-" {
         f.push("http.response.mime_type", t[9]);
     }
-    f.push("event.outcome", if status < 400 && status > 0 { "success" } else { "failure" });
+    f.push(
+        "event.outcome",
+        if status < 400 && status > 0 {
+            "success"
+        } else {
+            "failure"
+        },
+    );
     ev.logsource = LogSource::new(Some("squid"), None, Some("proxy"));
     ev.decoder = "squid".into();
     true

@@ -116,7 +116,9 @@ fn parse_tag<'a>(h: &mut Header<'a>, s: &'a str) {
         procid = Some(&r[..close]);
         rest = &r[close + 1..];
     }
-    let Some(msg) = rest.strip_prefix(':') else { return };
+    let Some(msg) = rest.strip_prefix(':') else {
+        return;
+    };
     h.app = Some(app);
     h.procid = procid;
     h.msg = msg.strip_prefix(' ').unwrap_or(msg);
@@ -154,7 +156,9 @@ fn parse_3164_time<'a>(s: &'a str, tz: &TimeZone, received_ns: i64) -> Option<(i
     for y in [year - 1, year, year + 1] {
         let dt = jiff::civil::DateTime::new(y, month, day, hh, mm, ss, nanos).ok();
         let Some(dt) = dt else { continue };
-        let Ok(z) = dt.to_zoned_datetime(tz.clone()) else { continue };
+        let Ok(z) = dt.to_zoned_datetime(tz.clone()) else {
+            continue;
+        };
         let ns = i64::try_from(z.timestamp().as_nanosecond()).ok()?;
         if best.is_none_or(|b| (ns - received_ns).abs() < (b - received_ns).abs()) {
             best = Some(ns);
@@ -265,7 +269,11 @@ mod tests {
     #[test]
     fn rfc3164_with_host_and_tag() {
         let rx = ns("2026-11-24T02:00:00Z");
-        let h = parse("<38>Nov 24 10:00:00 srv01 sshd[123]: Failed password", &tokyo(), rx);
+        let h = parse(
+            "<38>Nov 24 10:00:00 srv01 sshd[123]: Failed password",
+            &tokyo(),
+            rx,
+        );
         assert_eq!(h.pri, Some(38));
         assert_eq!(h.time_ns, Some(ns("2026-11-24T10:00:00+09:00")));
         assert_eq!(h.host, Some("srv01"));
@@ -285,11 +293,18 @@ mod tests {
 
     #[test]
     fn rtx_form_has_no_time_or_host() {
-        let h = parse("<13> [INSPECT] PP[01][out][101] TCP 1.2.3.4:5 > 6.7.8.9:80", &tokyo(), 0);
+        let h = parse(
+            "<13> [INSPECT] PP[01][out][101] TCP 1.2.3.4:5 > 6.7.8.9:80",
+            &tokyo(),
+            0,
+        );
         assert_eq!(h.pri, Some(13));
         assert_eq!(h.time_ns, None);
         assert_eq!(h.host, None);
-        assert_eq!(h.msg, "[INSPECT] PP[01][out][101] TCP 1.2.3.4:5 > 6.7.8.9:80");
+        assert_eq!(
+            h.msg,
+            "[INSPECT] PP[01][out][101] TCP 1.2.3.4:5 > 6.7.8.9:80"
+        );
     }
 
     #[test]
@@ -304,7 +319,13 @@ mod tests {
         assert_eq!(h.app, Some("evntslog"));
         assert_eq!(h.procid, None);
         assert_eq!(h.msgid, Some("ID47"));
-        assert_eq!(h.sd[1], ("exampleSDID@32473.eventSource".into(), "App\"lication".into()));
+        assert_eq!(
+            h.sd[1],
+            (
+                "exampleSDID@32473.eventSource".into(),
+                "App\"lication".into()
+            )
+        );
         assert_eq!(h.msg, "An application event");
         assert_eq!(h.time_ns, Some(ns("2003-10-11T22:14:15.003Z")));
     }
