@@ -130,10 +130,10 @@ impl Generator {
 
     fn fortigate(&mut self, t: u64) -> String {
         let (h, m, s) = ((t / 3600) % 24, (t / 60) % 60, t % 60);
-        if self.rand() % 10 == 0 {
+        if self.rand().is_multiple_of(10) {
             let user = self.pick(USERS);
             let ip = self.ip_wan();
-            let (logid, action, desc) = if self.rand() % 3 == 0 {
+            let (logid, action, desc) = if self.rand().is_multiple_of(3) {
                 ("0101039947", "tunnel-up", "SSL VPN tunnel up")
             } else {
                 ("0101039426", "ssl-login-fail", "SSL VPN login fail")
@@ -144,13 +144,13 @@ impl Generator {
             );
         }
         let src = self.ip_lan();
-        let dst = if self.rand() % 2 == 0 {
+        let dst = if self.rand().is_multiple_of(2) {
             self.ip_wan()
         } else {
             self.ip_lan()
         };
         let app = self.pick(APPS);
-        let action = if self.rand() % 8 == 0 {
+        let action = if self.rand().is_multiple_of(8) {
             "deny"
         } else {
             "close"
@@ -178,7 +178,11 @@ impl Generator {
         let rec = self.n;
         match self.rand() % 4 {
             0 | 1 => {
-                let eid = if self.rand() % 5 == 0 { 4625 } else { 4624 };
+                let eid = if self.rand().is_multiple_of(5) {
+                    4625
+                } else {
+                    4624
+                };
                 let ip = self.ip_lan();
                 let lt = [2u64, 3, 10][(self.rand() % 3) as usize];
                 format!(

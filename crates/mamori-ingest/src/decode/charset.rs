@@ -44,7 +44,7 @@ fn detect(bytes: &[u8]) -> (Cow<'_, str>, bool) {
         (true, false) => false,
         _ => score(&sj) >= score(&euc),
     };
-    if pick_sj && !sj_err || (pick_sj && sj_err && euc_err) {
+    if pick_sj && (!sj_err || euc_err) {
         (Cow::Owned(sj.into_owned()), true)
     } else if !euc_err {
         (Cow::Owned(euc.into_owned()), true)

@@ -90,7 +90,7 @@ fn windows_logsource(channel: &str, event_id: Option<i64>) -> LogSource {
         (Some("sysmon"), Some(8)) => Some("create_remote_thread"),
         (Some("sysmon"), Some(10)) => Some("process_access"),
         (Some("sysmon"), Some(11)) => Some("file_event"),
-        (Some("sysmon"), Some(12 | 13 | 14)) => Some("registry_event"),
+        (Some("sysmon"), Some(12..=14)) => Some("registry_event"),
         (Some("sysmon"), Some(15)) => Some("create_stream_hash"),
         (Some("sysmon"), Some(17 | 18)) => Some("pipe_created"),
         (Some("sysmon"), Some(22)) => Some("dns_query"),

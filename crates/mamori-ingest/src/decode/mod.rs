@@ -389,8 +389,10 @@ mod tests {
         );
         assert!(ev.is_undecoded());
         assert_eq!(ev.raw, b"\x00\x01\x02\xff binary");
-        let mut s = SourceSettings::default();
-        s.max_message_bytes = 10;
+        let s = SourceSettings {
+            max_message_bytes: 10,
+            ..Default::default()
+        };
         let ev = decode("<13>あいうえお".as_bytes(), &s, &rx());
         assert!(ev.flags.contains(Flags::TRUNCATED));
         assert!(ev.raw.len() <= 10 && std::str::from_utf8(&ev.raw).is_ok());

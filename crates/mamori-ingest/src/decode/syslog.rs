@@ -98,7 +98,7 @@ fn parse_tag<'a>(h: &mut Header<'a>, s: &'a str) {
     if s.starts_with("CEF:") {
         return;
     }
-    let end = s.find(|c: char| c == ':' || c == '[' || c == ' ');
+    let end = s.find([':', '[', ' ']);
     let Some(end) = end else { return };
     let app = &s[..end];
     if app.is_empty()

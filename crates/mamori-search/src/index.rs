@@ -1,0 +1,752 @@
+//! The tantivy index: one document per stored event, keyed by its sequence
+//! number in the store; nothing is stored in the index but what search
+//! needs, since the events themselves are read back from the store.
+//!
+//! Fields: `seq` and `time` (fast, for sorting and the histogram); `text`,
+//! every value's tokens with positions (free words and phrases); `fv`,
+//! tokens prefixed by their field name (`user.name=yamada`); `kw`, sortable
+//! encodings of numbers and IP addresses per field (`n:port=…`, `i:source.ip=…`,
+//! and `i:*=…` for any IP), so that ranges and CIDRs are term ranges.
+
+use crate::query::{Bound, FieldValue, IpNet, Query};
+use crate::tokenize::tokenize;
+use mamori_event::{Event, Value};
+use std::ops::Bound as TBound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tantivy::collector::{Count, HistogramCollector, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery, TermQuery,
+};
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{PreTokenizedString, Token};
+use tantivy::{IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
+
+/// Indexing memory budget (all writer threads together).
+const WRITER_BUDGET: usize = 96 * 1024 * 1024;
+/// Positions left between two field values, so phrases do not span them.
+const VALUE_GAP: usize = 8;
+
+/// Why the index failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// Another process holds the index for writing.
+    #[error(
+        "the search index in {0} is in use by another mamori process (stop `mamori serve`, or use its API)"
+    )]
+    Busy(PathBuf),
+    /// This handle was opened read-only.
+    #[error("the search index was opened read-only")]
+    ReadOnly,
+    /// tantivy reported an error.
+    #[error("search index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    /// The index directory could not be made.
+    #[error("{path}: {source}")]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// A time window; `None` is open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    /// From (inclusive), ns since the epoch.
+    pub from_ns: Option<i64>,
+    /// To (exclusive), ns since the epoch.
+    pub to_ns: Option<i64>,
+}
+
+/// One matching event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    /// Its sequence number in the store.
+    pub seq: u64,
+    /// Its event time, ns.
+    pub time_ns: i64,
+}
+
+/// What a search found.
+#[derive(Debug, Clone, Default)]
+pub struct SearchResult {
+    /// How many events match in all.
+    pub total: u64,
+    /// The requested page, newest first.
+    pub hits: Vec<Hit>,
+}
+
+/// One histogram bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    /// Start of the bucket, ns.
+    pub start_ns: i64,
+    /// Matching events in it.
+    pub count: u64,
+}
+
+/// Size of the index.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IndexStats {
+    /// Documents (events) searchable.
+    pub docs: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    seq: Field,
+    time: Field,
+    text: Field,
+    fv: Field,
+    kw: Field,
+}
+
+struct Inner {
+    path: PathBuf,
+    index: tantivy::Index,
+    reader: IndexReader,
+    writer: Option<Mutex<IndexWriter>>,
+    f: Fields,
+    indexed_upto: AtomicU64,
+}
+
+/// The search index; cheap to clone, shared between threads.
+#[derive(Clone)]
+pub struct Index {
+    inner: Arc<Inner>,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let seq = b.add_u64_field("seq", NumericOptions::default().set_indexed().set_fast());
+    let time = b.add_i64_field("time", NumericOptions::default().set_indexed().set_fast());
+    let text_opts = |opt: IndexRecordOption| {
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("raw")
+                .set_fieldnorms(false)
+                .set_index_option(opt),
+        )
+    };
+    let text = b.add_text_field("text", text_opts(IndexRecordOption::WithFreqsAndPositions));
+    let fv = b.add_text_field("fv", text_opts(IndexRecordOption::Basic));
+    let kw = b.add_text_field("kw", text_opts(IndexRecordOption::Basic));
+    (
+        b.build(),
+        Fields {
+            seq,
+            time,
+            text,
+            fv,
+            kw,
+        },
+    )
+}
+
+fn fields_of(index: &tantivy::Index) -> Result<Fields, SearchError> {
+    let s = index.schema();
+    Ok(Fields {
+        seq: s.get_field("seq")?,
+        time: s.get_field("time")?,
+        text: s.get_field("text")?,
+        fv: s.get_field("fv")?,
+        kw: s.get_field("kw")?,
+    })
+}
+
+fn payload_upto(index: &tantivy::Index) -> u64 {
+    index
+        .load_metas()
+        .ok()
+        .and_then(|m| m.payload)
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+impl Index {
+    /// Opens (or creates) the index in `dir` for writing. An index that
+    /// cannot be read is moved aside and started anew: it is derived, and
+    /// `mamori reindex` (or serve) rebuilds it from the store.
+    pub fn open(dir: &Path) -> Result<Index, SearchError> {
+        std::fs::create_dir_all(dir).map_err(|source| SearchError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let index = match open_or_create(dir) {
+            Ok(i) => i,
+            Err(e) => {
+                let aside = dir.with_extension(format!("broken-{}", mamori_event::now_ns()));
+                tracing::warn!(index = %dir.display(), error = %e, moved_to = %aside.display(),
+                    "the search index could not be read; starting a new one (it is rebuilt from the store)");
+                std::fs::rename(dir, &aside).map_err(|source| SearchError::Io {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+                std::fs::create_dir_all(dir).map_err(|source| SearchError::Io {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+                open_or_create(dir)?
+            }
+        };
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 2);
+        let writer: IndexWriter = match index.writer_with_num_threads(threads, WRITER_BUDGET) {
+            Ok(w) => w,
+            Err(tantivy::TantivyError::LockFailure(..)) => {
+                return Err(SearchError::Busy(dir.to_owned()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let f = fields_of(&index)?;
+        let upto = payload_upto(&index);
+        Ok(Index {
+            inner: Arc::new(Inner {
+                path: dir.to_owned(),
+                index,
+                reader,
+                writer: Some(Mutex::new(writer)),
+                f,
+                indexed_upto: AtomicU64::new(upto),
+            }),
+        })
+    }
+
+    /// Opens the index for searching only (while `mamori serve` writes it).
+    pub fn open_read_only(dir: &Path) -> Result<Index, SearchError> {
+        let index = tantivy::Index::open_in_dir(dir)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let f = fields_of(&index)?;
+        let upto = payload_upto(&index);
+        Ok(Index {
+            inner: Arc::new(Inner {
+                path: dir.to_owned(),
+                index,
+                reader,
+                writer: None,
+                f,
+                indexed_upto: AtomicU64::new(upto),
+            }),
+        })
+    }
+
+    /// Store sequence numbers below this are searchable (as of the last commit).
+    pub fn indexed_upto(&self) -> u64 {
+        self.inner.indexed_upto.load(Ordering::Acquire)
+    }
+
+    fn writer(&self) -> Result<std::sync::MutexGuard<'_, IndexWriter>, SearchError> {
+        let w = self.inner.writer.as_ref().ok_or(SearchError::ReadOnly)?;
+        Ok(w.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Adds one event (searchable after the next [`Index::commit`]).
+    pub fn add(&self, seq: u64, ev: &Event) -> Result<(), SearchError> {
+        let doc = document(&self.inner.f, seq, ev);
+        self.writer()?.add_document(doc)?;
+        Ok(())
+    }
+
+    /// Makes everything added searchable and records that sequence numbers
+    /// below `upto` are indexed.
+    pub fn commit(&self, upto: u64) -> Result<(), SearchError> {
+        {
+            let mut w = self.writer()?;
+            let mut prepared = w.prepare_commit()?;
+            prepared.set_payload(&upto.to_string());
+            prepared.commit()?;
+        }
+        self.inner.indexed_upto.store(upto, Ordering::Release);
+        self.inner.reader.reload()?;
+        Ok(())
+    }
+
+    /// Removes the events with sequence numbers below `seq` (after retention).
+    pub fn delete_seq_below(&self, seq: u64) -> Result<(), SearchError> {
+        let q = RangeQuery::new(
+            TBound::Unbounded,
+            TBound::Excluded(Term::from_field_u64(self.inner.f.seq, seq)),
+        );
+        self.writer()?.delete_query(Box::new(q))?;
+        self.commit(self.indexed_upto())
+    }
+
+    /// Empties the index (before a rebuild).
+    pub fn clear(&self) -> Result<(), SearchError> {
+        self.writer()?.delete_all_documents()?;
+        self.commit(0)
+    }
+
+    /// Documents searchable now.
+    pub fn stats(&self) -> IndexStats {
+        let _ = self.reload_if_read_only();
+        IndexStats {
+            docs: self.inner.reader.searcher().num_docs(),
+        }
+    }
+
+    /// The directory of the index.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn reload_if_read_only(&self) -> Result<(), SearchError> {
+        if self.inner.writer.is_none() {
+            self.inner.reader.reload()?;
+            self.inner
+                .indexed_upto
+                .store(payload_upto(&self.inner.index), Ordering::Release);
+        }
+        Ok(())
+    }
+
+    fn filtered(&self, q: &Query, range: TimeRange) -> Box<dyn TQuery> {
+        let base = build(&self.inner.f, q);
+        if range.from_ns.is_none() && range.to_ns.is_none() {
+            return base;
+        }
+        let t = self.inner.f.time;
+        let lo = range.from_ns.map_or(TBound::Unbounded, |v| {
+            TBound::Included(Term::from_field_i64(t, v))
+        });
+        let hi = range.to_ns.map_or(TBound::Unbounded, |v| {
+            TBound::Excluded(Term::from_field_i64(t, v))
+        });
+        Box::new(BooleanQuery::new(vec![
+            (Occur::Must, base),
+            (Occur::Must, Box::new(RangeQuery::new(lo, hi))),
+        ]))
+    }
+
+    /// The events matching `q` in `range`, newest first: `limit` of them
+    /// after skipping `offset`, and how many match in all.
+    pub fn search(
+        &self,
+        q: &Query,
+        range: TimeRange,
+        limit: usize,
+        offset: usize,
+    ) -> Result<SearchResult, SearchError> {
+        self.reload_if_read_only()?;
+        let searcher = self.inner.reader.searcher();
+        let query = self.filtered(q, range);
+        if limit == 0 {
+            let total = searcher.search(&query, &Count)? as u64;
+            return Ok(SearchResult {
+                total,
+                hits: Vec::new(),
+            });
+        }
+        let top = TopDocs::with_limit(limit)
+            .and_offset(offset)
+            .order_by_fast_field::<i64>("time", Order::Desc);
+        let (total, docs) = searcher.search(&query, &(Count, top))?;
+        let mut hits = Vec::with_capacity(docs.len());
+        let mut columns: Vec<Option<tantivy::columnar::Column<u64>>> =
+            vec![None; searcher.segment_readers().len()];
+        for (time, addr) in docs {
+            let col = match &mut columns[addr.segment_ord as usize] {
+                Some(c) => c,
+                slot => slot.insert(
+                    searcher
+                        .segment_reader(addr.segment_ord)
+                        .fast_fields()
+                        .u64("seq")?,
+                ),
+            };
+            if let Some(seq) = col.first(addr.doc_id) {
+                hits.push(Hit {
+                    seq,
+                    time_ns: time.unwrap_or(0),
+                });
+            }
+        }
+        Ok(SearchResult {
+            total: total as u64,
+            hits,
+        })
+    }
+
+    /// Counts of events matching `q` in `buckets` equal slices of `range`
+    /// (an open end is taken from the oldest or newest indexed event).
+    pub fn histogram(
+        &self,
+        q: &Query,
+        range: TimeRange,
+        buckets: usize,
+    ) -> Result<Vec<Bucket>, SearchError> {
+        self.reload_if_read_only()?;
+        if buckets == 0 {
+            return Ok(Vec::new());
+        }
+        let searcher = self.inner.reader.searcher();
+        let (mut min, mut max) = (i64::MAX, i64::MIN);
+        for seg in searcher.segment_readers() {
+            if seg.num_docs() == 0 {
+                continue;
+            }
+            let col = seg.fast_fields().i64("time")?;
+            min = min.min(col.min_value());
+            max = max.max(col.max_value());
+        }
+        let lo = range.from_ns.unwrap_or(min);
+        let hi = range.to_ns.unwrap_or(max.saturating_add(1));
+        if min > max && (range.from_ns.is_none() || range.to_ns.is_none()) || hi <= lo {
+            return Ok(Vec::new());
+        }
+        let span = (i128::from(hi) - i128::from(lo)) as u128;
+        let width = span.div_ceil(buckets as u128).max(1) as u64;
+        let query = self.filtered(q, range);
+        let counts = searcher.search(
+            &query,
+            &HistogramCollector::new::<i64>("time".to_owned(), lo, width, buckets),
+        )?;
+        Ok(counts
+            .into_iter()
+            .enumerate()
+            .map(|(i, count)| Bucket {
+                start_ns: lo.saturating_add((i as i64).saturating_mul(width as i64)),
+                count,
+            })
+            .collect())
+    }
+}
+
+fn open_or_create(dir: &Path) -> Result<tantivy::Index, tantivy::TantivyError> {
+    let (schema, _) = schema();
+    let exists = dir.join("meta.json").exists();
+    let index = if exists {
+        tantivy::Index::open_in_dir(dir)?
+    } else {
+        tantivy::Index::create_in_dir(dir, schema.clone())?
+    };
+    if index.schema() != schema {
+        return Err(tantivy::TantivyError::SchemaError(
+            "the index was made by another version of mamori".into(),
+        ));
+    }
+    Ok(index)
+}
+
+/// Sortable, fixed-width text for a number.
+fn num_key(v: f64) -> String {
+    let b = v.to_bits();
+    let k = if b >> 63 == 1 { !b } else { b | (1 << 63) };
+    format!("{k:016x}")
+}
+
+fn ip_key(ip: std::net::IpAddr) -> String {
+    let v = match ip {
+        std::net::IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+        std::net::IpAddr::V6(a) => u128::from(a),
+    };
+    format!("{v:032x}")
+}
+
+fn numeric_str(s: &str) -> Option<f64> {
+    let s = s.trim();
+    if s.is_empty() || s.len() > 24 {
+        return None;
+    }
+    let first = s.as_bytes()[0];
+    if !(first.is_ascii_digit() || first == b'-') {
+        return None;
+    }
+    s.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+struct DocBuilder {
+    text: Vec<Token>,
+    fv: Vec<Token>,
+    kw: Vec<Token>,
+    pos: usize,
+}
+
+fn tok(text: String, position: usize) -> Token {
+    Token {
+        offset_from: 0,
+        offset_to: 0,
+        position,
+        text,
+        position_length: 1,
+    }
+}
+
+impl DocBuilder {
+    fn kw(&mut self, s: String) {
+        let p = self.kw.len();
+        self.kw.push(tok(s, p));
+    }
+
+    fn value(&mut self, name: &str, v: &Value) {
+        match v {
+            Value::Null => {}
+            Value::Bool(b) => self.string(name, if *b { "true" } else { "false" }),
+            Value::Int(i) => {
+                self.kw(format!("n:{name}={}", num_key(*i as f64)));
+                self.string(name, &i.to_string());
+            }
+            Value::Float(f) => {
+                if f.is_finite() {
+                    self.kw(format!("n:{name}={}", num_key(*f)));
+                }
+                self.string(name, &f.to_string());
+            }
+            Value::Str(s) => {
+                if let Some(n) = numeric_str(s) {
+                    self.kw(format!("n:{name}={}", num_key(n)));
+                } else if s.len() <= 45
+                    && let Ok(ip) = s.trim().parse::<std::net::IpAddr>()
+                {
+                    let k = ip_key(ip);
+                    self.kw(format!("i:{name}={k}"));
+                    self.kw(format!("i:*={k}"));
+                }
+                self.string(name, s);
+            }
+            Value::List(vs) => {
+                for v in vs {
+                    self.value(name, v);
+                }
+            }
+        }
+    }
+
+    fn string(&mut self, name: &str, s: &str) {
+        let (text, fv) = (&mut self.text, &mut self.fv);
+        let next = tokenize(s, self.pos, &mut |t, p| {
+            text.push(tok(t.to_owned(), p));
+            let n = fv.len();
+            fv.push(tok(format!("{name}={t}"), n));
+        });
+        self.pos = next + VALUE_GAP;
+    }
+}
+
+fn pre(tokens: Vec<Token>) -> PreTokenizedString {
+    PreTokenizedString {
+        text: String::new(),
+        tokens,
+    }
+}
+
+fn document(f: &Fields, seq: u64, ev: &Event) -> TantivyDocument {
+    let mut b = DocBuilder {
+        text: Vec::with_capacity(64),
+        fv: Vec::with_capacity(64),
+        kw: Vec::with_capacity(8),
+        pos: 0,
+    };
+    for (name, v) in [
+        ("source", ev.source.as_str()),
+        ("host", ev.host.as_str()),
+        ("decoder", ev.decoder.as_str()),
+    ] {
+        if !v.is_empty() {
+            b.string(name, v);
+        }
+    }
+    let ls = &ev.logsource;
+    for (name, v) in [
+        ("logsource.product", &ls.product),
+        ("logsource.service", &ls.service),
+        ("logsource.category", &ls.category),
+    ] {
+        if let Some(v) = v {
+            b.string(name, v);
+        }
+    }
+    if ev.flags.contains(mamori_event::Flags::UNDECODED) {
+        b.string("flag", "undecoded");
+    }
+    if ev.flags.contains(mamori_event::Flags::TRUNCATED) {
+        b.string("flag", "truncated");
+    }
+    let mut lname = String::new();
+    for (name, v) in ev.fields.iter() {
+        lname.clear();
+        lname.extend(name.chars().flat_map(char::to_lowercase));
+        b.value(&lname, v);
+    }
+    let mut doc = TantivyDocument::new();
+    doc.add_u64(f.seq, seq);
+    doc.add_i64(f.time, ev.time_ns);
+    doc.add_pre_tokenized_text(f.text, pre(b.text));
+    doc.add_pre_tokenized_text(f.fv, pre(b.fv));
+    if !b.kw.is_empty() {
+        doc.add_pre_tokenized_text(f.kw, pre(b.kw));
+    }
+    doc
+}
+
+fn term_q(field: Field, s: &str) -> Box<dyn TQuery> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, s),
+        IndexRecordOption::Basic,
+    ))
+}
+
+fn prefix_q(field: Field, p: &str) -> Box<dyn TQuery> {
+    Box::new(RangeQuery::new(
+        TBound::Included(Term::from_field_text(field, p)),
+        TBound::Excluded(Term::from_field_text(field, &format!("{p}\u{10FFFF}"))),
+    ))
+}
+
+fn text_range(field: Field, lo: TBound<String>, hi: TBound<String>) -> Box<dyn TQuery> {
+    let t = |s: String| Term::from_field_text(field, &s);
+    Box::new(RangeQuery::new(lo.map(t), hi.map(t)))
+}
+
+fn and(parts: Vec<Box<dyn TQuery>>) -> Box<dyn TQuery> {
+    match parts.len() {
+        0 => Box::new(AllQuery),
+        1 => parts
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Box::new(AllQuery)),
+        _ => Box::new(BooleanQuery::new(
+            parts.into_iter().map(|p| (Occur::Must, p)).collect(),
+        )),
+    }
+}
+
+fn or(parts: Vec<Box<dyn TQuery>>) -> Box<dyn TQuery> {
+    match parts.len() {
+        0 => Box::new(EmptyQuery),
+        1 => parts
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Box::new(EmptyQuery)),
+        _ => Box::new(BooleanQuery::new(
+            parts.into_iter().map(|p| (Occur::Should, p)).collect(),
+        )),
+    }
+}
+
+fn ip_q(f: &Fields, name: &str, net: &IpNet) -> Box<dyn TQuery> {
+    let (lo, hi) = net.bounds();
+    if lo == hi {
+        return term_q(f.kw, &format!("i:{name}={lo:032x}"));
+    }
+    text_range(
+        f.kw,
+        TBound::Included(format!("i:{name}={lo:032x}")),
+        TBound::Included(format!("i:{name}={hi:032x}")),
+    )
+}
+
+fn build(f: &Fields, q: &Query) -> Box<dyn TQuery> {
+    match q {
+        Query::All => Box::new(AllQuery),
+        Query::Text(s) => {
+            let terms: Vec<Term> = crate::tokenize::tokens(s)
+                .iter()
+                .map(|t| Term::from_field_text(f.text, t))
+                .collect();
+            match terms.len() {
+                0 => Box::new(EmptyQuery),
+                1 => Box::new(TermQuery::new(terms[0].clone(), IndexRecordOption::Basic)),
+                _ => Box::new(PhraseQuery::new(terms)),
+            }
+        }
+        Query::TextPrefix(p) => {
+            let mut toks = crate::tokenize::tokens(p);
+            let Some(last) = toks.pop() else {
+                return Box::new(EmptyQuery);
+            };
+            let mut parts: Vec<Box<dyn TQuery>> = toks.iter().map(|t| term_q(f.text, t)).collect();
+            parts.push(prefix_q(f.text, &last));
+            and(parts)
+        }
+        Query::AnyIp(net) => ip_q(f, "*", net),
+        Query::Field(name, FieldValue::Text(s)) => {
+            let toks = crate::tokenize::tokens(s);
+            if toks.is_empty() {
+                return Box::new(EmptyQuery);
+            }
+            let words = and(toks
+                .iter()
+                .map(|t| term_q(f.fv, &format!("{name}={t}")))
+                .collect());
+            match numeric_str(s) {
+                Some(n) => or(vec![
+                    term_q(f.kw, &format!("n:{name}={}", num_key(n))),
+                    words,
+                ]),
+                None => words,
+            }
+        }
+        Query::Field(name, FieldValue::Prefix(p)) => {
+            let mut toks = crate::tokenize::tokens(p);
+            let Some(last) = toks.pop() else {
+                return Box::new(EmptyQuery);
+            };
+            let mut parts: Vec<Box<dyn TQuery>> = toks
+                .iter()
+                .map(|t| term_q(f.fv, &format!("{name}={t}")))
+                .collect();
+            parts.push(prefix_q(f.fv, &format!("{name}={last}")));
+            and(parts)
+        }
+        Query::Field(name, FieldValue::Ip(net)) => ip_q(f, name, net),
+        Query::Field(name, FieldValue::Range(lo, hi)) => {
+            let key = |b: &Bound, open: &str| match b {
+                Bound::Unbounded => TBound::Included(format!("n:{name}={open}")),
+                Bound::Included(v) => TBound::Included(format!("n:{name}={}", num_key(*v))),
+                Bound::Excluded(v) => TBound::Excluded(format!("n:{name}={}", num_key(*v))),
+            };
+            text_range(
+                f.kw,
+                key(lo, "0000000000000000"),
+                key(hi, "ffffffffffffffff"),
+            )
+        }
+        Query::And(parts) => {
+            let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
+            for p in parts {
+                match p {
+                    Query::Not(inner) => clauses.push((Occur::MustNot, build(f, inner))),
+                    p => clauses.push((Occur::Must, build(f, p))),
+                }
+            }
+            if !clauses.iter().any(|(o, _)| *o == Occur::Must) {
+                clauses.push((Occur::Must, Box::new(AllQuery)));
+            }
+            Box::new(BooleanQuery::new(clauses))
+        }
+        Query::Or(parts) => or(parts.iter().map(|p| build(f, p)).collect()),
+        Query::Not(inner) => Box::new(BooleanQuery::new(vec![
+            (Occur::Must, Box::new(AllQuery)),
+            (Occur::MustNot, build(f, inner)),
+        ])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_keys_sort_like_numbers() {
+        let vals = [-1e9, -2.5, -1.0, 0.0, 1.0, 2.5, 443.0, 65535.0, 1e12];
+        let keys: Vec<String> = vals.iter().map(|v| num_key(*v)).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+    }
+}

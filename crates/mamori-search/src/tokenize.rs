@@ -1,0 +1,160 @@
+//! The tokenizer shared by indexing and queries.
+//!
+//! Latin letters and digits form words (lower-cased; full-width forms are
+//! read as their ASCII twins). Japanese, Chinese and Korean text has no
+//! spaces between words, so runs of such characters are cut into
+//! overlapping pairs (bigrams): `認証失敗` → `認証 証失 失敗`. A query for
+//! `認証失敗` becomes the phrase of those pairs, which finds the word inside
+//! any longer run, without a dictionary. Everything else separates tokens.
+
+/// Tokens longer than this (bytes) are not indexed.
+pub const MAX_TOKEN_BYTES: usize = 128;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Word,
+    Cjk,
+    Sep,
+}
+
+fn fold(c: char) -> char {
+    // Full-width ASCII (U+FF01–U+FF5E) to ASCII.
+    if ('\u{FF01}'..='\u{FF5E}').contains(&c) {
+        char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
+    } else {
+        c
+    }
+}
+
+fn class(c: char) -> Class {
+    if c.is_ascii_alphanumeric() {
+        return Class::Word;
+    }
+    if c.is_ascii() {
+        return Class::Sep;
+    }
+    let u = c as u32;
+    let cjk = matches!(u,
+        0x3040..=0x30FF      // Hiragana, Katakana
+        | 0x3400..=0x4DBF    // CJK Extension A
+        | 0x4E00..=0x9FFF    // CJK Unified Ideographs
+        | 0xF900..=0xFAFF    // CJK Compatibility Ideographs
+        | 0xFF66..=0xFF9F    // Half-width Katakana
+        | 0xAC00..=0xD7AF    // Hangul syllables
+        | 0x20000..=0x2FA1F  // CJK Extensions B–F, compatibility supplement
+        | 0x3005 | 0x3006    // 々 〆
+    );
+    if cjk {
+        Class::Cjk
+    } else if c.is_alphanumeric() {
+        Class::Word
+    } else {
+        Class::Sep
+    }
+}
+
+/// Calls `emit(token, position)` for each token of `text`, positions
+/// counting from `start`; returns the next free position.
+pub fn tokenize(text: &str, start: usize, emit: &mut dyn FnMut(&str, usize)) -> usize {
+    let mut pos = start;
+    let mut word = String::new();
+    let mut prev_cjk: Option<char> = None;
+    let mut cjk_run = 0usize;
+    let flush_word = |word: &mut String, pos: &mut usize, emit: &mut dyn FnMut(&str, usize)| {
+        if !word.is_empty() {
+            if word.len() <= MAX_TOKEN_BYTES {
+                emit(word, *pos);
+                *pos += 1;
+            }
+            word.clear();
+        }
+    };
+    let end_cjk = |prev: &mut Option<char>,
+                   run: &mut usize,
+                   pos: &mut usize,
+                   emit: &mut dyn FnMut(&str, usize)| {
+        if *run == 1
+            && let Some(p) = *prev
+        {
+            // A lone character is a token of its own.
+            let mut b = [0u8; 4];
+            emit(p.encode_utf8(&mut b), *pos);
+            *pos += 1;
+        }
+        *prev = None;
+        *run = 0;
+    };
+    for c in text.chars() {
+        let c = fold(c);
+        match class(c) {
+            Class::Word => {
+                end_cjk(&mut prev_cjk, &mut cjk_run, &mut pos, emit);
+                for l in c.to_lowercase() {
+                    word.push(l);
+                }
+            }
+            Class::Cjk => {
+                flush_word(&mut word, &mut pos, emit);
+                if let Some(p) = prev_cjk {
+                    let mut pair = String::with_capacity(8);
+                    pair.push(p);
+                    pair.push(c);
+                    emit(&pair, pos);
+                    pos += 1;
+                }
+                prev_cjk = Some(c);
+                cjk_run += 1;
+            }
+            Class::Sep => {
+                flush_word(&mut word, &mut pos, emit);
+                end_cjk(&mut prev_cjk, &mut cjk_run, &mut pos, emit);
+            }
+        }
+    }
+    flush_word(&mut word, &mut pos, emit);
+    end_cjk(&mut prev_cjk, &mut cjk_run, &mut pos, emit);
+    pos
+}
+
+/// The tokens of `text`, in order.
+pub fn tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    tokenize(text, 0, &mut |t, _| out.push(t.to_owned()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn words_and_bigrams() {
+        assert_eq!(
+            tokens("VPN認証失敗 user=Yamada 10.1.2.3"),
+            [
+                "vpn", "認証", "証失", "失敗", "user", "yamada", "10", "1", "2", "3"
+            ]
+        );
+        assert_eq!(tokens("ログイン"), ["ログ", "グイ", "イン"]);
+        assert_eq!(tokens("の a"), ["の", "a"]);
+        assert_eq!(tokens("ＵＳＥＲ１"), ["user1"]);
+    }
+
+    #[test]
+    fn positions_are_consecutive() {
+        let mut got = Vec::new();
+        tokenize("接続 に 失敗しました", 5, &mut |t, p| {
+            got.push((t.to_owned(), p))
+        });
+        let pos: Vec<usize> = got.iter().map(|g| g.1).collect();
+        assert_eq!(pos, (5..5 + got.len()).collect::<Vec<_>>());
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,200}") {
+            let _ = tokens(&s);
+        }
+    }
+}

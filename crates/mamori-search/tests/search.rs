@@ -1,0 +1,169 @@
+//! The query language over a real index, with Japanese log lines.
+
+use mamori_event::{Event, Value};
+use mamori_search::{Index, TimeRange, parse_query, parse_time_bound};
+
+const T0: i64 = 1_795_000_000_000_000_000;
+const MIN: i64 = 60_000_000_000;
+
+fn ev(minute: i64, fields: &[(&str, Value)]) -> Event {
+    let mut e = Event::new(b"raw".to_vec());
+    e.time_ns = T0 + minute * MIN;
+    e.source = "rtx".into();
+    for (k, v) in fields {
+        e.fields.push(*k, v.clone());
+    }
+    e
+}
+
+fn s(v: &str) -> Value {
+    Value::Str(v.into())
+}
+
+fn fixture() -> (tempfile::TempDir, Index) {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::open(dir.path()).unwrap();
+    let events = [
+        ev(
+            0,
+            &[
+                ("user.name", s("yamada")),
+                ("event.outcome", s("failure")),
+                ("source.ip", s("203.0.113.7")),
+                ("message", s("[L2TP] 認証に失敗しました: ユーザー yamada")),
+            ],
+        ),
+        ev(
+            1,
+            &[
+                ("user.name", s("yamada")),
+                ("event.outcome", s("success")),
+                ("source.ip", s("203.0.113.7")),
+                ("destination.port", Value::Int(1701)),
+            ],
+        ),
+        ev(
+            2,
+            &[
+                ("user.name", s("suzuki")),
+                ("event.outcome", s("failure")),
+                ("source.ip", s("10.1.2.3")),
+                ("destination.port", Value::Int(3389)),
+                ("message", s("リモートデスクトップ接続を拒否")),
+            ],
+        ),
+        ev(
+            3,
+            &[
+                ("TargetUserName", s("Administrator")),
+                ("LogonType", s("10")),
+                ("IpAddress", s("::ffff:10.9.8.7")),
+            ],
+        ),
+    ];
+    for (i, e) in events.iter().enumerate() {
+        index.add(i as u64, e).unwrap();
+    }
+    index.commit(events.len() as u64).unwrap();
+    (dir, index)
+}
+
+fn seqs(index: &Index, q: &str) -> Vec<u64> {
+    let q = parse_query(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+    let mut v: Vec<u64> = index
+        .search(&q, TimeRange::default(), 100, 0)
+        .unwrap()
+        .hits
+        .iter()
+        .map(|h| h.seq)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn fields_words_and_booleans() {
+    let (_d, i) = fixture();
+    assert_eq!(seqs(&i, "user.name:yamada AND event.outcome:failure"), [0]);
+    assert_eq!(seqs(&i, "user.name:yamada"), [0, 1]);
+    assert_eq!(seqs(&i, "USER.NAME:Yamada NOT event.outcome:failure"), [1]);
+    assert_eq!(seqs(&i, "suzuki OR administrator"), [2, 3]);
+    assert_eq!(seqs(&i, "(yamada OR suzuki) -failure"), [1]);
+    assert_eq!(seqs(&i, "yama*"), [0, 1]);
+    assert_eq!(seqs(&i, "user.name:suz*"), [2]);
+    assert_eq!(seqs(&i, "source:rtx"), [0, 1, 2, 3]);
+    assert_eq!(seqs(&i, ""), [0, 1, 2, 3]);
+    assert_eq!(seqs(&i, "logontype:10 targetusername:administrator"), [3]);
+}
+
+#[test]
+fn japanese_words_are_found() {
+    let (_d, i) = fixture();
+    assert_eq!(seqs(&i, "認証"), [0]);
+    assert_eq!(seqs(&i, "失敗"), [0]);
+    assert_eq!(seqs(&i, "認証に失敗"), [0]);
+    assert_eq!(seqs(&i, "\"認証に失敗\""), [0]);
+    assert_eq!(seqs(&i, "デスクトップ"), [2]);
+    assert_eq!(seqs(&i, "message:接続"), [2]);
+    assert_eq!(seqs(&i, "拒否 OR ユーザー"), [0, 2]);
+    assert!(
+        seqs(&i, "失敗認証").is_empty(),
+        "order matters inside a word"
+    );
+}
+
+#[test]
+fn ips_cidrs_and_ranges() {
+    let (_d, i) = fixture();
+    assert_eq!(seqs(&i, "203.0.113.7"), [0, 1]);
+    assert_eq!(seqs(&i, "source.ip:10.0.0.0/8"), [2]);
+    assert_eq!(seqs(&i, "10.0.0.0/8"), [2, 3]);
+    assert_eq!(seqs(&i, "ipaddress:10.9.0.0/16"), [3]);
+    assert_eq!(seqs(&i, "source.ip:203.0.113.0/24"), [0, 1]);
+    assert_eq!(seqs(&i, "destination.port:[1 TO 2000]"), [1]);
+    assert_eq!(seqs(&i, "destination.port:>=3389"), [2]);
+    assert_eq!(seqs(&i, "destination.port:<3389"), [1]);
+    assert_eq!(seqs(&i, "destination.port:3389"), [2]);
+}
+
+#[test]
+fn time_range_order_histogram_and_pages() {
+    let (_d, i) = fixture();
+    let all = parse_query("").unwrap();
+    let r = i.search(&all, TimeRange::default(), 2, 0).unwrap();
+    assert_eq!(r.total, 4);
+    let page: Vec<u64> = r.hits.iter().map(|h| h.seq).collect();
+    assert_eq!(page, [3, 2], "newest first");
+    let r = i.search(&all, TimeRange::default(), 2, 2).unwrap();
+    assert_eq!(r.hits.iter().map(|h| h.seq).collect::<Vec<_>>(), [1, 0]);
+    let range = TimeRange {
+        from_ns: Some(T0 + MIN),
+        to_ns: Some(T0 + 3 * MIN),
+    };
+    let r = i.search(&all, range, 10, 0).unwrap();
+    assert_eq!(r.total, 2);
+    let h = i.histogram(&all, TimeRange::default(), 4).unwrap();
+    assert_eq!(h.iter().map(|b| b.count).sum::<u64>(), 4);
+    assert_eq!(h.len(), 4);
+    assert_eq!(h[0].start_ns, T0);
+    let from = parse_time_bound("2026-11-24", T0).unwrap();
+    assert!(from > 0);
+}
+
+#[test]
+fn commit_payload_survives_reopen_and_retention_deletes() {
+    let (d, i) = fixture();
+    assert_eq!(i.indexed_upto(), 4);
+    drop(i);
+    let i = Index::open(d.path()).unwrap();
+    assert_eq!(i.indexed_upto(), 4);
+    assert_eq!(i.stats().docs, 4);
+    i.delete_seq_below(2).unwrap();
+    assert_eq!(seqs(&i, ""), [2, 3]);
+    let ro = Index::open_read_only(d.path()).unwrap();
+    assert_eq!(ro.stats().docs, 2);
+    assert!(Index::open(d.path()).is_err(), "a second writer is refused");
+    i.clear().unwrap();
+    assert_eq!(i.indexed_upto(), 0);
+    assert_eq!(i.stats().docs, 0);
+}
