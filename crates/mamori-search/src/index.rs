@@ -571,10 +571,10 @@ fn document(f: &Fields, seq: u64, ev: &Event) -> TantivyDocument {
         }
     }
     if ev.flags.contains(mamori_event::Flags::UNDECODED) {
-        b.string("flag", "undecoded");
+        b.string("undecoded", "true");
     }
     if ev.flags.contains(mamori_event::Flags::TRUNCATED) {
-        b.string("flag", "truncated");
+        b.string("truncated", "true");
     }
     let mut lname = String::new();
     for (name, v) in ev.fields.iter() {

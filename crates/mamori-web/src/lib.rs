@@ -1,0 +1,382 @@
+//! mamori's HTTP API: the door through which scripts, agents and (later) the
+//! console reach the store.
+//!
+//! Routes: `POST /api/v1/ingest` takes NDJSON (one event per line) with a
+//! per-source bearer token and answers only once the whole batch is durable
+//! (fsynced) in the store; `GET /api/v1/search` runs the query language over
+//! the index and returns events from the store, with counts per time bucket
+//! for a histogram, as JSON, NDJSON or CSV; `GET /metrics` gives OpenMetrics;
+//! `GET /healthz` says whether the process is up. Everything but health and
+//! (configurably) metrics needs a token; [`tokens`] keeps only token hashes.
+//! [`serve`] runs the router over HTTPS (rustls) or plain HTTP.
+//!
+//! ```no_run
+//! # async fn example(state: mamori_web::ApiState) -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! mamori_web::serve(listener, None, mamori_web::router(state), shutdown).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The pieces without a server run anywhere:
+//!
+//! ```
+//! use mamori_web::output::{write_events, OutputFormat};
+//! let ev = mamori_event::Event::new(b"hello".to_vec());
+//! let mut out = Vec::new();
+//! write_events(&mut out, OutputFormat::Ndjson, &[(1, ev)], 80).unwrap();
+//! assert!(String::from_utf8(out).unwrap().contains("\"seq\":1"));
+//! ```
+
+pub mod output;
+pub mod tokens;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query as QueryParams, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use mamori_event::now_ns;
+use mamori_i18n::{Lang, t, tf};
+use mamori_ingest::decode::{Received, SourceSettings, decode};
+use mamori_search::{Index, TimeRange, parse_query, parse_time_bound};
+use mamori_store::{Durability, Store};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokens::{TokenKind, TokenStore};
+use tokio_util::sync::CancellationToken;
+
+/// Renders the OpenMetrics text for `/metrics`.
+pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// What the API handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The event store.
+    pub store: Store,
+    /// The search index.
+    pub index: Index,
+    /// Decoding settings of every configured source, by name.
+    pub sources: Arc<HashMap<String, Arc<SourceSettings>>>,
+    /// Ingest and API tokens.
+    pub tokens: Arc<TokenStore>,
+    /// `/metrics` output.
+    pub metrics: MetricsRenderer,
+    /// Whether `/metrics` answers without a token.
+    pub metrics_public: bool,
+    /// Language of error messages.
+    pub lang: Lang,
+    /// Largest ingest body accepted, bytes.
+    pub max_body_bytes: usize,
+}
+
+/// The API router.
+pub fn router(state: ApiState) -> Router {
+    let limit = state.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route(
+            "/api/v1/ingest",
+            post(ingest).layer(DefaultBodyLimit::max(limit)),
+        )
+        .route("/api/v1/search", get(search))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = serde_json::json!({ "error": message.into() });
+    (status, axum::Json(body)).into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+#[allow(clippy::result_large_err)] // the error is the response itself, returned at once
+fn authorize(st: &ApiState, headers: &HeaderMap) -> Result<TokenKind, Response> {
+    let unauthorized = || {
+        let mut r = error(StatusCode::UNAUTHORIZED, t(st.lang, "api.unauthorized"));
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        r
+    };
+    let token = bearer(headers).ok_or_else(unauthorized)?;
+    st.tokens
+        .check(token)
+        .map(|r| r.kind)
+        .ok_or_else(unauthorized)
+}
+
+async fn metrics(State(st): State<ApiState>, headers: HeaderMap) -> Response {
+    if !st.metrics_public
+        && let Err(r) = authorize(&st, &headers)
+    {
+        return r;
+    }
+    let body = (st.metrics)();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn ingest(State(st): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+    let source = match authorize(&st, &headers) {
+        Ok(TokenKind::Ingest { source }) => source,
+        Ok(TokenKind::Api) => return error(StatusCode::FORBIDDEN, t(st.lang, "api.forbidden")),
+        Err(r) => return r,
+    };
+    let settings = match st.sources.get(&source) {
+        Some(s) => s.clone(),
+        None => {
+            return error(
+                StatusCode::FORBIDDEN,
+                tf(st.lang, "token.unknown_source", &[("name", &source)]),
+            );
+        }
+    };
+    if st.store.stats().paused {
+        let mut r = error(StatusCode::SERVICE_UNAVAILABLE, t(st.lang, "api.paused"));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+        return r;
+    }
+    let rx = Received {
+        received_ns: now_ns(),
+        peer: None,
+    };
+    let events: Vec<_> = body
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .map(|line| decode(line, &settings, &rx))
+        .collect();
+    let n = events.len();
+    if n == 0 {
+        return (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({ "accepted": 0 })),
+        )
+            .into_response();
+    }
+    match st.store.append(events, Durability::Sync).await {
+        Ok(range) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({
+                "accepted": n,
+                "first_seq": range.start,
+                "last_seq": range.end - 1,
+            })),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, source = %source, "ingest batch not stored");
+            error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
+    }
+}
+
+/// Query string of `GET /api/v1/search`.
+#[derive(Debug, Deserialize)]
+pub struct SearchParams {
+    /// The query (empty: everything).
+    #[serde(default)]
+    pub q: String,
+    /// Lower time bound (`2d`, RFC 3339, `2026-11-24` …).
+    pub from: Option<String>,
+    /// Upper time bound.
+    pub to: Option<String>,
+    /// Most events to return (default 100, at most 10,000).
+    pub limit: Option<usize>,
+    /// Events to skip.
+    pub offset: Option<usize>,
+    /// Number of histogram buckets (default 60, 0 for none).
+    pub buckets: Option<usize>,
+    /// `json` (default), `ndjson` or `csv`.
+    pub format: Option<String>,
+}
+
+async fn search(
+    State(st): State<ApiState>,
+    headers: HeaderMap,
+    QueryParams(p): QueryParams<SearchParams>,
+) -> Response {
+    match authorize(&st, &headers) {
+        Ok(TokenKind::Api) => {}
+        Ok(TokenKind::Ingest { .. }) => {
+            return error(StatusCode::FORBIDDEN, t(st.lang, "api.forbidden"));
+        }
+        Err(r) => return r,
+    }
+    let lang = st.lang;
+    let bad = |e: String| {
+        error(
+            StatusCode::BAD_REQUEST,
+            tf(lang, "search.bad_query", &[("error", &e)]),
+        )
+    };
+    let format = match p.format.as_deref().unwrap_or("json") {
+        "json" => None,
+        f => match f.parse::<output::OutputFormat>() {
+            Ok(f) => Some(f),
+            Err(e) => return bad(e),
+        },
+    };
+    let query = match parse_query(&p.q) {
+        Ok(q) => q,
+        Err(e) => return bad(e.to_string()),
+    };
+    let now = now_ns();
+    let bound = |s: &Option<String>| -> Result<Option<i64>, String> {
+        s.as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| parse_time_bound(s, now).map_err(|e| e.to_string()))
+            .transpose()
+    };
+    let range = match (bound(&p.from), bound(&p.to)) {
+        (Ok(from_ns), Ok(to_ns)) => TimeRange { from_ns, to_ns },
+        (Err(e), _) | (_, Err(e)) => return bad(e),
+    };
+    let limit = p.limit.unwrap_or(100).min(10_000);
+    let offset = p.offset.unwrap_or(0);
+    let buckets = p.buckets.unwrap_or(60).min(1000);
+    let started = std::time::Instant::now();
+    let res = tokio::task::spawn_blocking(move || {
+        let result = st
+            .index
+            .search(&query, range, limit, offset)
+            .map_err(|e| e.to_string())?;
+        let seqs: Vec<u64> = result.hits.iter().map(|h| h.seq).collect();
+        let events = st.store.get(&seqs).map_err(|e| e.to_string())?;
+        let histogram = if buckets > 0 && format.is_none() {
+            st.index
+                .histogram(&query, range, buckets)
+                .map_err(|e| e.to_string())?
+        } else {
+            Vec::new()
+        };
+        Ok::<_, String>((result.total, events, histogram))
+    })
+    .await;
+    let (total, events, histogram) = match res {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    if let Some(f) = format {
+        let mut out = Vec::new();
+        if let Err(e) = output::write_events(&mut out, f, &events, 200) {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        }
+        let ctype = match f {
+            output::OutputFormat::Csv => "text/csv; charset=utf-8",
+            output::OutputFormat::Ndjson => "application/x-ndjson",
+            output::OutputFormat::Table => "text/plain; charset=utf-8",
+        };
+        return ([(header::CONTENT_TYPE, ctype)], out).into_response();
+    }
+    let events: Vec<serde_json::Value> = events
+        .iter()
+        .map(|(seq, ev)| {
+            let mut j = ev.to_json();
+            if let Some(o) = j.as_object_mut() {
+                o.insert("seq".into(), (*seq).into());
+            }
+            j
+        })
+        .collect();
+    let histogram: Vec<serde_json::Value> = histogram
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "start": mamori_event::format_rfc3339(b.start_ns),
+                "count": b.count,
+            })
+        })
+        .collect();
+    axum::Json(serde_json::json!({
+        "total": total,
+        "took_ms": started.elapsed().as_millis() as u64,
+        "events": events,
+        "histogram": histogram,
+    }))
+    .into_response()
+}
+
+/// Serves `router` on `listener` over TLS when `tls` is given, else plain
+/// HTTP, until `shutdown` is cancelled.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    loop {
+        let (tcp, peer): (tokio::net::TcpStream, SocketAddr) = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            r = listener.accept() => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed on the API listener");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let acceptor = acceptor.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let builder = Builder::new(TokioExecutor::new());
+            let result = match acceptor {
+                Some(a) => {
+                    let tls = match tokio::time::timeout(
+                        std::time::Duration::from_secs(10),
+                        a.accept(tcp),
+                    )
+                    .await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(tls), service);
+                    tokio::select! {
+                        r = conn => r,
+                        _ = shutdown.cancelled() => Ok(()),
+                    }
+                }
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(tcp), service);
+                    tokio::select! {
+                        r = conn => r,
+                        _ = shutdown.cancelled() => Ok(()),
+                    }
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+            }
+        });
+    }
+}

@@ -1,0 +1,447 @@
+//! The one-shot commands: import, search, verify, checkpoint, reindex, token, config.
+
+use crate::config::{Config, TEMPLATE};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use mamori_i18n::{Lang, t, tf};
+use mamori_search::{Index, TimeRange, parse_query, parse_time_bound};
+use mamori_store::{Checkpoint, Durability, Store, StoreOptions, VerifyOptions};
+use mamori_web::output::{OutputFormat, write_events};
+use mamori_web::tokens::{TokenKind, TokenStore};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn bar(total: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} ({eta})")
+    {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(what.to_owned());
+    pb
+}
+
+fn open_store(cfg: &Config) -> Result<Store> {
+    Store::open(&cfg.data_dir, StoreOptions::default()).with_context(|| {
+        format!(
+            "cannot open the store in {} (is `mamori serve` running on it? stop it, or send events to its API)",
+            cfg.data_dir.display()
+        )
+    })
+}
+
+fn open_index(cfg: &Config) -> Result<Index> {
+    Index::open(&cfg.data_dir.join("index")).with_context(|| {
+        format!(
+            "cannot open the search index in {}",
+            cfg.data_dir.join("index").display()
+        )
+    })
+}
+
+/// Indexes stored events from the index's position up to `upto` (exclusive),
+/// committing every 100,000 events; returns how many were indexed.
+pub fn index_range(store: &Store, index: &Index, upto: u64) -> Result<u64> {
+    let from = index.indexed_upto();
+    let mut n = 0u64;
+    for item in store.scan(from) {
+        let (seq, ev) = item?;
+        if seq >= upto {
+            break;
+        }
+        index.add(seq, &ev)?;
+        n += 1;
+        if n.is_multiple_of(100_000) {
+            index.commit(seq + 1)?;
+        }
+    }
+    index.commit(upto.max(from))?;
+    Ok(n)
+}
+
+/// `mamori import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files or folders (.evtx, .jsonl/.ndjson, syslog text).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// File the events under this configured source (default: "import").
+    #[arg(long)]
+    source: Option<String>,
+}
+
+pub fn import(cfg: &Config, args: ImportArgs, lang: Lang) -> Result<()> {
+    let mut settings = match &args.source {
+        Some(name) => {
+            let s = cfg
+                .sources
+                .iter()
+                .find(|s| &s.name == name)
+                .with_context(|| tf(lang, "token.unknown_source", &[("name", name)]))?;
+            cfg.settings_for(s)?
+        }
+        None => cfg.default_settings()?,
+    };
+    if args.source.is_none() {
+        settings.name = "import".into();
+    }
+    let files = mamori_ingest::import::plan(&args.paths)?;
+    if files.is_empty() {
+        let list: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+        bail!(tf(lang, "import.nothing", &[("paths", &list.join(", "))]));
+    }
+    let total: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let store = open_store(cfg)?;
+    let index = open_index(cfg)?;
+    let pb = bar(total, "import");
+    let mut progress = |p: mamori_ingest::import::ImportProgress| pb.set_position(p.bytes_done);
+    let mut sink = |events: Vec<mamori_event::Event>| {
+        store
+            .append_blocking(events, Durability::Buffered)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let report = mamori_ingest::import::import_paths(&files, &settings, &mut progress, &mut sink)?;
+    pb.finish_and_clear();
+    store.shutdown()?;
+    let upto = *store.committed_seq().borrow();
+    index_range(&store, &index, upto)?;
+    for (path, reason) in &report.failed_files {
+        eprintln!(
+            "{}",
+            tf(
+                lang,
+                "import.failed_file",
+                &[("path", &path.display().to_string()), ("reason", reason)]
+            )
+        );
+    }
+    println!(
+        "{}",
+        tf(
+            lang,
+            "import.done",
+            &[
+                ("events", &report.events.to_string()),
+                ("files", &report.files.to_string())
+            ]
+        )
+    );
+    Ok(())
+}
+
+/// `mamori search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The query, e.g. 'user.name:yamada AND event.outcome:failure' (empty: everything).
+    #[arg(default_value = "")]
+    query: String,
+    /// From: 2d, 36h, 15m, 2026-11-24, 2026-11-24T10:00:00+09:00 …
+    #[arg(long)]
+    from: Option<String>,
+    /// To (same forms as --from).
+    #[arg(long)]
+    to: Option<String>,
+    /// Most events to print.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// table, ndjson or csv.
+    #[arg(long, default_value = "table")]
+    format: OutputFormat,
+}
+
+pub fn search(cfg: &Config, args: SearchArgs, lang: Lang) -> Result<ExitCode> {
+    let query = parse_query(&args.query)
+        .map_err(|e| anyhow::anyhow!(tf(lang, "search.bad_query", &[("error", &e.to_string())])))?;
+    let now = mamori_event::now_ns();
+    let bound = |s: &Option<String>| -> Result<Option<i64>> {
+        s.as_deref()
+            .map(|s| {
+                parse_time_bound(s, now).map_err(|e| {
+                    anyhow::anyhow!(tf(lang, "search.bad_query", &[("error", &e.to_string())]))
+                })
+            })
+            .transpose()
+    };
+    let range = TimeRange {
+        from_ns: bound(&args.from)?,
+        to_ns: bound(&args.to)?,
+    };
+    let index_dir = cfg.data_dir.join("index");
+    let index = Index::open_read_only(&index_dir).with_context(|| {
+        format!(
+            "cannot read the search index in {} (run `mamori reindex` if it is missing)",
+            index_dir.display()
+        )
+    })?;
+    let store = Store::open_read_only(&cfg.data_dir)
+        .with_context(|| format!("cannot read the store in {}", cfg.data_dir.display()))?;
+    let result = index.search(&query, range, args.limit, 0)?;
+    let seqs: Vec<u64> = result.hits.iter().map(|h| h.seq).collect();
+    let events = store.get(&seqs)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if events.is_empty() && args.format == OutputFormat::Table {
+        eprintln!("{}", t(lang, "search.none"));
+        return Ok(ExitCode::from(1));
+    }
+    write_events(&mut out, args.format, &events, terminal_width())?;
+    out.flush()?;
+    if args.format == OutputFormat::Table {
+        eprintln!(
+            "{}",
+            tf(
+                lang,
+                "search.count",
+                &[
+                    ("shown", &events.len().to_string()),
+                    ("total", &result.total.to_string())
+                ]
+            )
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(160)
+}
+
+/// `mamori verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A checkpoint exported earlier (`mamori checkpoint export > FILE`):
+    /// proves that nothing up to it was removed.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+}
+
+pub fn verify(cfg: &Config, args: VerifyArgs, lang: Lang) -> Result<ExitCode> {
+    let checkpoint = match &args.checkpoint {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read the checkpoint file {}", p.display()))?;
+            Some(Checkpoint::parse(text.trim()).with_context(|| {
+                format!(
+                    "{} is not a mamori checkpoint (make one with `mamori checkpoint export`)",
+                    p.display()
+                )
+            })?)
+        }
+        None => None,
+    };
+    let cp_seq = checkpoint.as_ref().map(|c| c.seq);
+    let pb = bar(0, "verify");
+    let mut progress = |done: u64, total: u64| {
+        pb.set_length(total);
+        pb.set_position(done);
+    };
+    let report = mamori_store::verify(&cfg.data_dir, &VerifyOptions { checkpoint }, &mut progress)?;
+    pb.finish_and_clear();
+    println!(
+        "{}",
+        tf(
+            lang,
+            "verify.summary",
+            &[
+                ("segments", &report.segments.to_string()),
+                ("blocks", &report.blocks.to_string()),
+                ("events", &report.events.to_string())
+            ]
+        )
+    );
+    if report.is_ok() {
+        println!("{}", t(lang, "verify.ok"));
+        if let Some(seq) = cp_seq {
+            println!(
+                "{}",
+                tf(lang, "verify.checkpoint_ok", &[("seq", &seq.to_string())])
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for p in &report.problems {
+            println!("  {p}");
+        }
+        println!(
+            "{}",
+            tf(
+                lang,
+                "verify.problems",
+                &[("count", &report.problems.len().to_string())]
+            )
+        );
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// `mamori checkpoint …`.
+#[derive(Debug, Subcommand)]
+pub enum CheckpointAction {
+    /// Print the latest signed checkpoint (keep it off this machine).
+    Export,
+}
+
+pub fn checkpoint(cfg: &Config, action: CheckpointAction) -> Result<()> {
+    match action {
+        CheckpointAction::Export => {
+            let store = Store::open_read_only(&cfg.data_dir)
+                .with_context(|| format!("cannot read the store in {}", cfg.data_dir.display()))?;
+            println!("{}", store.checkpoint()?.to_line());
+            Ok(())
+        }
+    }
+}
+
+/// Sends one checkpoint line as an RFC 5424 syslog message to
+/// `udp://host:port` or `tcp://host:port`.
+pub async fn send_checkpoint(target: &str, line: &str) -> Result<()> {
+    let (scheme, addr) = target
+        .split_once("://")
+        .with_context(|| format!("checkpoint target {target:?} must look like udp://host:514"))?;
+    let host = hostname();
+    let msg = format!(
+        "<110>1 {} {host} mamori - checkpoint - {line}",
+        mamori_event::format_rfc3339(mamori_event::now_ns())
+    );
+    match scheme {
+        "udp" => {
+            let sock = tokio::net::UdpSocket::bind(if addr.starts_with('[') {
+                "[::]:0"
+            } else {
+                "0.0.0.0:0"
+            })
+            .await?;
+            sock.send_to(msg.as_bytes(), addr).await?;
+        }
+        "tcp" => {
+            use tokio::io::AsyncWriteExt;
+            let mut s = tokio::net::TcpStream::connect(addr).await?;
+            s.write_all(format!("{} {msg}", msg.len()).as_bytes())
+                .await?;
+            s.shutdown().await?;
+        }
+        other => bail!("checkpoint target scheme {other:?}: use udp:// or tcp://"),
+    }
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "-".into())
+}
+
+pub fn reindex(cfg: &Config, lang: Lang) -> Result<()> {
+    let store = open_store(cfg)?;
+    let index = open_index(cfg)?;
+    index.clear()?;
+    let upto = *store.committed_seq().borrow();
+    let n = index_range(&store, &index, upto)?;
+    store.shutdown()?;
+    println!(
+        "{}",
+        tf(lang, "reindex.done", &[("events", &n.to_string())])
+    );
+    Ok(())
+}
+
+/// `mamori token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Make a token; prints it once.
+    Add {
+        /// An ingest token for this configured source (POST /api/v1/ingest).
+        #[arg(long, conflicts_with = "api")]
+        source: Option<String>,
+        /// An API token (search, metrics) with this name.
+        #[arg(long)]
+        api: Option<String>,
+        /// Name of the token (default: the source name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tokens (names and kinds; tokens themselves are never stored).
+    List,
+    /// Remove a token by name.
+    Remove {
+        /// The token's name.
+        name: String,
+    },
+}
+
+pub fn token(cfg: &Config, action: TokenAction, lang: Lang) -> Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)?;
+    let store = TokenStore::open(&cfg.data_dir)?;
+    match action {
+        TokenAction::Add { source, api, name } => {
+            let (name, kind) = match (source, api) {
+                (Some(src), _) => {
+                    if !cfg.sources.iter().any(|s| s.name == src) {
+                        bail!(tf(lang, "token.unknown_source", &[("name", &src)]));
+                    }
+                    (
+                        name.unwrap_or_else(|| src.clone()),
+                        TokenKind::Ingest { source: src },
+                    )
+                }
+                (None, Some(api)) => (name.unwrap_or(api), TokenKind::Api),
+                (None, None) => bail!("say which token: --source NAME or --api NAME"),
+            };
+            let tok = store.add(&name, kind)?;
+            eprintln!("{}", t(lang, "token.created"));
+            println!("{tok}");
+        }
+        TokenAction::List => {
+            for r in store.list() {
+                let kind = match r.kind {
+                    TokenKind::Ingest { source } => format!("ingest ({source})"),
+                    TokenKind::Api => "api".into(),
+                };
+                println!("{}\t{}\t{}", r.name, kind, r.created);
+            }
+        }
+        TokenAction::Remove { name } => store.remove(&name)?,
+    }
+    Ok(())
+}
+
+/// `mamori config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Write a commented configuration file with every default.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "mamori.toml")]
+        path: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+pub fn config(action: ConfigAction, lang: Lang) -> Result<()> {
+    match action {
+        ConfigAction::Init { path, force } => {
+            let shown = path.display().to_string();
+            if path.exists() && !force {
+                bail!(tf(lang, "config.exists", &[("path", &shown)]));
+            }
+            std::fs::write(&path, TEMPLATE).with_context(|| format!("cannot write {shown}"))?;
+            println!("{}", tf(lang, "config.written", &[("path", &shown)]));
+            Ok(())
+        }
+    }
+}

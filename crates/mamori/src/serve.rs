@@ -1,0 +1,513 @@
+//! `mamori serve`: binds the listeners, opens the store and index, and
+//! connects them: listeners → bounded channel → store (group commit) →
+//! indexer following the store; the API reads both.
+
+use crate::config::{Config, parse_cidr};
+use anyhow::{Context, Result};
+use clap::Args;
+use mamori_event::Event;
+use mamori_i18n::{Lang, t, tf};
+use mamori_ingest::listen::{self, IngestMetrics, ListenerContext, SourceTable};
+use mamori_search::Index;
+use mamori_store::{Durability, RetentionPolicy, Store, StoreOptions};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Flags of `mamori serve` (each overrides the configuration file).
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Syslog UDP address ("" to turn off).
+    #[arg(long)]
+    syslog_udp: Option<String>,
+    /// Syslog TCP address ("" to turn off).
+    #[arg(long)]
+    syslog_tcp: Option<String>,
+    /// Syslog TLS address ("" to turn off).
+    #[arg(long)]
+    syslog_tls: Option<String>,
+    /// HTTP API address ("" to turn off).
+    #[arg(long)]
+    http: Option<String>,
+    /// Serve the HTTP API without TLS.
+    #[arg(long)]
+    http_plain: bool,
+}
+
+/// Starts the runtime and serves until Ctrl+C or SIGTERM.
+pub fn run(mut cfg: Config, args: ServeArgs, lang: Lang) -> Result<()> {
+    if let Some(a) = args.syslog_udp {
+        cfg.listen.syslog_udp = a;
+    }
+    if let Some(a) = args.syslog_tcp {
+        cfg.listen.syslog_tcp = a;
+    }
+    if let Some(a) = args.syslog_tls {
+        cfg.listen.syslog_tls = a;
+    }
+    if let Some(a) = args.http {
+        cfg.listen.http = a;
+    }
+    if args.http_plain {
+        cfg.listen.http_tls = false;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("mamori")
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(serve(cfg, lang))
+}
+
+struct ServeMetrics {
+    store_bytes: Gauge,
+    store_events: Gauge,
+    store_segments: Gauge,
+    store_paused: Gauge,
+    index_lag: Gauge,
+    index_docs: Gauge,
+    fsyncs: Gauge,
+    fsync_seconds_sum: Gauge<f64, AtomicU64>,
+    fsync_seconds_max: Gauge<f64, AtomicU64>,
+    events_per_source: prometheus_client::metrics::family::Family<Vec<(String, String)>, Gauge>,
+}
+
+impl ServeMetrics {
+    fn new(reg: &mut Registry) -> Self {
+        let m = ServeMetrics {
+            store_bytes: Gauge::default(),
+            store_events: Gauge::default(),
+            store_segments: Gauge::default(),
+            store_paused: Gauge::default(),
+            index_lag: Gauge::default(),
+            index_docs: Gauge::default(),
+            fsyncs: Gauge::default(),
+            fsync_seconds_sum: Gauge::default(),
+            fsync_seconds_max: Gauge::default(),
+            events_per_source: Default::default(),
+        };
+        reg.register(
+            "mamori_store_bytes",
+            "Bytes of segment files on disk",
+            m.store_bytes.clone(),
+        );
+        reg.register(
+            "mamori_store_events",
+            "Events in the store (next sequence number)",
+            m.store_events.clone(),
+        );
+        reg.register(
+            "mamori_store_segments",
+            "Segment files",
+            m.store_segments.clone(),
+        );
+        reg.register(
+            "mamori_store_paused",
+            "1 while ingestion is paused because the disk is full",
+            m.store_paused.clone(),
+        );
+        reg.register(
+            "mamori_index_lag_events",
+            "Stored events not yet searchable",
+            m.index_lag.clone(),
+        );
+        reg.register(
+            "mamori_index_docs",
+            "Events in the search index",
+            m.index_docs.clone(),
+        );
+        reg.register(
+            "mamori_store_fsyncs",
+            "fsync calls by the store writer",
+            m.fsyncs.clone(),
+        );
+        reg.register(
+            "mamori_store_fsync_seconds_sum",
+            "Total time spent in fsync",
+            m.fsync_seconds_sum.clone(),
+        );
+        reg.register(
+            "mamori_store_fsync_seconds_max",
+            "Longest fsync so far",
+            m.fsync_seconds_max.clone(),
+        );
+        reg.register(
+            "mamori_store_events_stored",
+            "Events stored per source",
+            m.events_per_source.clone(),
+        );
+        m
+    }
+
+    fn refresh(&self, store: &Store, index: &Index) {
+        let s = store.stats();
+        self.store_bytes.set(s.bytes as i64);
+        self.store_events.set(s.next_seq as i64);
+        self.store_segments.set(s.segments as i64);
+        self.store_paused.set(i64::from(s.paused));
+        self.fsyncs.set(s.fsync_count as i64);
+        self.fsync_seconds_sum.set(s.fsync_total.as_secs_f64());
+        self.fsync_seconds_max.set(s.fsync_max.as_secs_f64());
+        for (source, n) in &s.events_per_source {
+            self.events_per_source
+                .get_or_create(&vec![("source".to_owned(), source.clone())])
+                .set(*n as i64);
+        }
+        let lag = s.next_seq.saturating_sub(index.indexed_upto());
+        self.index_lag.set(lag as i64);
+        self.index_docs.set(index.stats().docs as i64);
+    }
+}
+
+async fn serve(cfg: Config, lang: Lang) -> Result<()> {
+    let data = cfg.data_dir.clone();
+    std::fs::create_dir_all(&data)
+        .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+    eprintln!(
+        "{}",
+        tf(
+            lang,
+            "serve.starting",
+            &[("dir", &data.display().to_string())]
+        )
+    );
+
+    let store = Store::open(
+        &data,
+        StoreOptions {
+            segment_max_bytes: cfg.store.segment_max_mb * 1024 * 1024,
+            flush_interval: Duration::from_millis(cfg.store.flush_interval_ms.max(1)),
+            zstd_level: cfg.store.zstd_level,
+            ..StoreOptions::default()
+        },
+    )
+    .with_context(|| format!("cannot open the store in {}", data.display()))?;
+    let index = Index::open(&data.join("index"))
+        .with_context(|| format!("cannot open the search index in {}", data.display()))?;
+
+    let mut registry = Registry::with_prefix("");
+    let ingest_metrics = Arc::new(IngestMetrics::new(&mut registry));
+    let serve_metrics = Arc::new(ServeMetrics::new(&mut registry));
+    let registry = Arc::new(registry);
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    // Sources.
+    let default_settings = cfg.default_settings()?;
+    let mut table_entries = Vec::new();
+    let mut by_name = HashMap::new();
+    for s in &cfg.sources {
+        let settings = cfg.settings_for(s)?;
+        for a in &s.addresses {
+            table_entries.push((parse_cidr(a)?, settings.clone()));
+        }
+        by_name.insert(s.name.clone(), Arc::new(settings));
+    }
+    let sources = Arc::new(SourceTable::new(default_settings, table_entries));
+
+    // Listeners → store.
+    let (tx, mut rx) = mpsc::channel::<Vec<Event>>(64);
+    {
+        let store = store.clone();
+        tasks.spawn(async move {
+            while let Some(batch) = rx.recv().await {
+                if let Err(e) = store.append(batch, Durability::Buffered).await {
+                    tracing::error!(error = %e, "events could not be stored");
+                }
+            }
+        });
+    }
+    let ctx = ListenerContext {
+        sources: sources.clone(),
+        sink: tx.clone(),
+        metrics: ingest_metrics.clone(),
+        shutdown: shutdown.clone(),
+        max_message_bytes: cfg.limits.max_message_bytes,
+    };
+    let bind_err = |what: &str, addr: &str, flag: &str, e: std::io::Error| {
+        anyhow::anyhow!(tf(
+            lang,
+            "serve.bind_failed",
+            &[
+                ("what", what),
+                ("addr", addr),
+                ("error", &e.to_string()),
+                ("flag", flag)
+            ]
+        ))
+    };
+    let mut listener_tasks = tokio::task::JoinSet::new();
+    if !cfg.listen.syslog_udp.is_empty() {
+        let a = &cfg.listen.syslog_udp;
+        let sock = tokio::net::UdpSocket::bind(a)
+            .await
+            .map_err(|e| bind_err("syslog/udp", a, "syslog-udp", e))?;
+        announce(lang, "syslog/udp", sock.local_addr());
+        listener_tasks.spawn(listen::serve_udp(sock, ctx.clone()));
+    }
+    if !cfg.listen.syslog_tcp.is_empty() {
+        let a = &cfg.listen.syslog_tcp;
+        let l = tokio::net::TcpListener::bind(a)
+            .await
+            .map_err(|e| bind_err("syslog/tcp", a, "syslog-tcp", e))?;
+        announce(lang, "syslog/tcp", l.local_addr());
+        listener_tasks.spawn(listen::serve_tcp(l, ctx.clone()));
+    }
+    let need_tls = !cfg.listen.syslog_tls.is_empty() || cfg.listen.http_tls;
+    let tls = if need_tls {
+        Some(if cfg.tls.cert.is_empty() {
+            let dir = data.join("tls");
+            let existed = dir.join("cert.pem").exists();
+            let mut names = vec!["localhost".to_owned()];
+            names.extend(cfg.tls.hostnames.iter().cloned());
+            let c = listen::self_signed_tls(&dir, &names)?;
+            if !existed {
+                eprintln!(
+                    "{}",
+                    tf(
+                        lang,
+                        "serve.tls_selfsigned",
+                        &[("path", &dir.join("cert.pem").display().to_string())]
+                    )
+                );
+            }
+            c
+        } else {
+            listen::tls_from_files(cfg.tls.cert.as_ref(), cfg.tls.key.as_ref())?
+        })
+    } else {
+        None
+    };
+    if !cfg.listen.syslog_tls.is_empty()
+        && let Some(tls) = &tls
+    {
+        let a = &cfg.listen.syslog_tls;
+        let l = tokio::net::TcpListener::bind(a)
+            .await
+            .map_err(|e| bind_err("syslog/tls", a, "syslog-tls", e))?;
+        announce(lang, "syslog/tls", l.local_addr());
+        listener_tasks.spawn(listen::serve_tls(l, tls.clone(), ctx.clone()));
+    }
+    drop(ctx);
+    drop(tx);
+
+    // Indexer: follows the store.
+    {
+        let store = store.clone();
+        let index = index.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move { follow_store(store, index, shutdown).await });
+    }
+
+    // Retention, hourly.
+    {
+        let store = store.clone();
+        let index = index.clone();
+        let shutdown = shutdown.clone();
+        let policy = RetentionPolicy {
+            default_days: cfg.store.retention_days,
+            per_source_days: cfg
+                .sources
+                .iter()
+                .filter_map(|s| s.retention_days.map(|d| (s.name.clone(), d)))
+                .collect(),
+        };
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let (store, index, policy) = (store.clone(), index.clone(), policy.clone());
+                let r = tokio::task::spawn_blocking(move || {
+                    let report = store.apply_retention(mamori_event::now_ns(), &policy)?;
+                    if let Some(first) = report.first_kept_seq {
+                        index.delete_seq_below(first)?;
+                    }
+                    Ok::<_, anyhow::Error>(report)
+                })
+                .await;
+                match r {
+                    Ok(Ok(rep)) if !rep.deleted_segments.is_empty() => {
+                        tracing::info!(segments = ?rep.deleted_segments, "retention removed old segments (recorded in the chain)")
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "retention failed"),
+                    Err(e) => tracing::error!(error = %e, "retention task failed"),
+                }
+            }
+        });
+    }
+
+    // Checkpoints to another machine.
+    if !cfg.checkpoint.syslog_target.is_empty() {
+        let target = cfg.checkpoint.syslog_target.clone();
+        let every = Duration::from_secs(cfg.checkpoint.interval_minutes.max(1) * 60);
+        let store = store.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                match store.checkpoint() {
+                    Ok(cp) => {
+                        if let Err(e) =
+                            crate::commands::send_checkpoint(&target, &cp.to_line()).await
+                        {
+                            tracing::warn!(target = %target, error = %e, "checkpoint not sent");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "no checkpoint to send"),
+                }
+            }
+        });
+    }
+
+    // HTTP API.
+    if !cfg.listen.http.is_empty() {
+        let tokens = Arc::new(mamori_web::tokens::TokenStore::open(&data)?);
+        if tokens.list().is_empty() {
+            eprintln!("{}", t(lang, "serve.first_token"));
+        }
+        let renderer: mamori_web::MetricsRenderer = {
+            let (registry, m, store, index) = (
+                registry.clone(),
+                serve_metrics.clone(),
+                store.clone(),
+                index.clone(),
+            );
+            Arc::new(move || {
+                m.refresh(&store, &index);
+                let mut out = String::new();
+                if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
+                    tracing::warn!(error = %e, "metrics could not be encoded");
+                }
+                out
+            })
+        };
+        let state = mamori_web::ApiState {
+            store: store.clone(),
+            index: index.clone(),
+            sources: Arc::new(by_name),
+            tokens,
+            metrics: renderer,
+            metrics_public: cfg.listen.metrics_public,
+            lang,
+            max_body_bytes: cfg.limits.max_http_body_mb * 1024 * 1024,
+        };
+        let a = &cfg.listen.http;
+        let l = tokio::net::TcpListener::bind(a)
+            .await
+            .map_err(|e| bind_err("http", a, "http", e))?;
+        let what = if cfg.listen.http_tls { "https" } else { "http" };
+        announce(lang, what, l.local_addr());
+        let tls = if cfg.listen.http_tls {
+            tls.clone()
+        } else {
+            None
+        };
+        let router = mamori_web::router(state);
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(e) = mamori_web::serve(l, tls, router, shutdown).await {
+                tracing::error!(error = %e, "the HTTP API stopped");
+            }
+        });
+    }
+
+    eprintln!("{}", t(lang, "serve.ready"));
+    wait_for_signal().await;
+    eprintln!("{}", t(lang, "serve.stopping"));
+    shutdown.cancel();
+    while listener_tasks.join_next().await.is_some() {}
+    // The listeners are gone, so the channel closes and the store task drains it.
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(30), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("some tasks did not stop within 30 s");
+    }
+    let store2 = store.clone();
+    tokio::task::spawn_blocking(move || store2.shutdown())
+        .await
+        .context("store shutdown task")??;
+    eprintln!("{}", t(lang, "serve.stopped"));
+    Ok(())
+}
+
+fn announce(lang: Lang, what: &str, addr: std::io::Result<std::net::SocketAddr>) {
+    if let Ok(a) = addr {
+        // Tests and scripts read this line to learn the port when binding port 0.
+        eprintln!(
+            "{}",
+            tf(
+                lang,
+                "serve.listening",
+                &[("what", what), ("addr", &a.to_string())]
+            )
+        );
+        println!("listening {what} {a}");
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Indexes what the store holds beyond the index, then keeps following it,
+/// committing about once a second.
+async fn follow_store(store: Store, index: Index, shutdown: CancellationToken) {
+    let mut committed = store.committed_seq();
+    loop {
+        let upto = *committed.borrow_and_update();
+        if upto > index.indexed_upto() {
+            let (s, i) = (store.clone(), index.clone());
+            match tokio::task::spawn_blocking(move || crate::commands::index_range(&s, &i, upto))
+                .await
+            {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "indexing failed; retrying"),
+                Err(e) => tracing::error!(error = %e, "indexing task failed"),
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                // One last pass so that what was stored is searchable.
+                let upto = *committed.borrow();
+                let (s, i) = (store.clone(), index.clone());
+                let _ = tokio::task::spawn_blocking(move || crate::commands::index_range(&s, &i, upto)).await;
+                return;
+            }
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
