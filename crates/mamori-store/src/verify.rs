@@ -50,12 +50,29 @@ pub struct Problem {
     pub detail: String,
 }
 
+impl ProblemKind {
+    /// A short name for reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            ProblemKind::Changed => "CHANGED",
+            ProblemKind::Truncated => "TRUNCATED",
+            ProblemKind::Missing => "MISSING",
+            ProblemKind::Reordered => "REORDERED",
+            ProblemKind::Inserted => "INSERTED",
+            ProblemKind::BadSignature => "BAD SIGNATURE",
+            ProblemKind::CheckpointNotFound => "CHECKPOINT NOT FOUND",
+            ProblemKind::CheckpointMismatch => "CHECKPOINT MISMATCH",
+        }
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let k = self.kind.label();
         match (self.segment, self.block) {
-            (Some(s), Some(b)) => write!(f, "segment {s}, block {b}: {}", self.detail),
-            (Some(s), None) => write!(f, "segment {s}: {}", self.detail),
-            _ => f.write_str(&self.detail),
+            (Some(s), Some(b)) => write!(f, "{k}: segment {s}, block {b}: {}", self.detail),
+            (Some(s), None) => write!(f, "{k}: segment {s}: {}", self.detail),
+            _ => write!(f, "{k}: {}", self.detail),
         }
     }
 }

@@ -1,0 +1,137 @@
+//! The listeners on real sockets on 127.0.0.1: framing, oversized messages,
+//! source lookup by peer address, TLS, and drop counting when the store
+//! cannot keep up with UDP.
+
+use mamori_event::{Event, Flags};
+use mamori_ingest::decode::SourceSettings;
+use mamori_ingest::listen::{self, IngestMetrics, ListenerContext, SourceTable};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+fn context(cap: usize, max: usize) -> (ListenerContext, mpsc::Receiver<Vec<Event>>) {
+    let (tx, rx) = mpsc::channel(cap);
+    let named = |n: &str| SourceSettings {
+        name: n.into(),
+        ..SourceSettings::default()
+    };
+    let sources = SourceTable::new(
+        named("default"),
+        vec![(("127.0.0.0".parse().unwrap(), 8), named("loopback"))],
+    );
+    let mut reg = Registry::default();
+    let ctx = ListenerContext {
+        sources: Arc::new(sources),
+        sink: tx,
+        metrics: Arc::new(IngestMetrics::new(&mut reg)),
+        shutdown: CancellationToken::new(),
+        max_message_bytes: max,
+    };
+    (ctx, rx)
+}
+
+async fn collect(rx: &mut mpsc::Receiver<Vec<Event>>, n: usize) -> Vec<Event> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(b)) => out.extend(b),
+            _ => break,
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn tcp_oversized_line_is_cut_marked_and_the_connection_goes_on() {
+    let (ctx, mut rx) = context(16, 100);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let shutdown = ctx.shutdown.clone();
+    let task = tokio::spawn(listen::serve_tcp(l, ctx));
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let long = format!("<13>Nov 24 10:00:00 host app: {}\n", "x".repeat(10_000));
+    s.write_all(long.as_bytes()).await.unwrap();
+    s.write_all(b"<13>Nov 24 10:00:01 host app: after\n14 <13>counted ok")
+        .await
+        .unwrap();
+    drop(s);
+    let evs = collect(&mut rx, 3).await;
+    assert_eq!(evs.len(), 3);
+    assert!(evs[0].flags.contains(Flags::TRUNCATED));
+    assert!(evs[0].raw.len() <= 100);
+    assert!(String::from_utf8_lossy(&evs[1].raw).contains("after"));
+    assert_eq!(evs[2].raw, b"<13>counted ok");
+    assert!(evs.iter().all(|e| e.source == "loopback"));
+    shutdown.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn tls_listener_takes_octet_counted_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_cfg = listen::self_signed_tls(dir.path(), &["localhost".into()]).unwrap();
+    let (ctx, mut rx) = context(16, 1000);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let shutdown = ctx.shutdown.clone();
+    let task = tokio::spawn(listen::serve_tls(l, server_cfg, ctx));
+
+    let pem = std::fs::read(dir.path().join("cert.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let conn = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = conn.connect(name, tcp).await.unwrap();
+    let msg = "<14>Nov 24 10:00:01 srv01 emr: ログイン失敗";
+    tls.write_all(format!("{} {msg}", msg.len()).as_bytes())
+        .await
+        .unwrap();
+    tls.shutdown().await.unwrap();
+    let evs = collect(&mut rx, 1).await;
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0].raw, msg.as_bytes());
+    shutdown.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn udp_overload_is_counted_not_silent() {
+    // A sink that is never read: after the channel and the overflow fill,
+    // datagrams must be counted as dropped.
+    let (ctx, rx) = context(1, 1000);
+    let metrics = ctx.metrics.clone();
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    let shutdown = ctx.shutdown.clone();
+    let task = tokio::spawn(listen::serve_udp(sock, ctx));
+    let sender = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut sent = 0u64;
+    for _ in 0..200 {
+        for _ in 0..2000 {
+            sender.send_to(b"<13>x", addr).await.unwrap();
+            sent += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        if metrics.dropped("syslog/udp", "overload") > 0 {
+            break;
+        }
+    }
+    let dropped = metrics.dropped("syslog/udp", "overload");
+    assert!(dropped > 0, "sent {sent}, nothing counted as dropped");
+    shutdown.cancel();
+    drop(rx);
+    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+}
