@@ -18,6 +18,7 @@ syslog_tcp = "127.0.0.1:$MP"
 syslog_tls = ""
 http = "127.0.0.1:$HP"
 http_tls = false
+metrics_public = true
 CONF
 target/release/mamori serve --config "$WORK/mamori.toml" >/dev/null 2>&1 &
 MPID=$!

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Parser)]
 struct Args {
     /// Receiver address, e.g. 127.0.0.1:5514.
-    #[arg(long)]
-    to: String,
+    #[arg(long, required_unless_present = "dump")]
+    to: Option<String>,
     /// tcp or udp.
     #[arg(long, default_value = "tcp")]
     proto: String,
@@ -62,7 +62,12 @@ fn main() -> Result<()> {
             per_conn
         };
         let rate = a.rate / a.connections.max(1);
-        let (to, proto, kind, seed) = (a.to.clone(), a.proto.clone(), a.kind, a.seed + c);
+        let (to, proto, kind, seed) = (
+            a.to.clone().unwrap_or_default(),
+            a.proto.clone(),
+            a.kind,
+            a.seed + c,
+        );
         handles.push(std::thread::spawn(move || {
             send(&to, &proto, kind, seed, n, rate)
         }));

@@ -190,7 +190,7 @@ async fn serve(cfg: Config, lang: Lang) -> Result<()> {
     let index = Index::open(&data.join("index"))
         .with_context(|| format!("cannot open the search index in {}", data.display()))?;
 
-    let mut registry = Registry::with_prefix("");
+    let mut registry = Registry::default();
     let ingest_metrics = Arc::new(IngestMetrics::new(&mut registry));
     let serve_metrics = Arc::new(ServeMetrics::new(&mut registry));
     let registry = Arc::new(registry);
