@@ -22,7 +22,7 @@ use tantivy::query::{
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::tokenizer::{PreTokenizedString, Token};
+use tantivy::tokenizer::Token;
 use tantivy::{IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
 
 /// Indexing memory budget (all writer threads together).
@@ -125,17 +125,20 @@ fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let seq = b.add_u64_field("seq", NumericOptions::default().set_indexed().set_fast());
     let time = b.add_i64_field("time", NumericOptions::default().set_indexed().set_fast());
-    let text_opts = |opt: IndexRecordOption| {
+    let text_opts = |tokenizer: &str, opt: IndexRecordOption| {
         TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
-                .set_tokenizer("raw")
+                .set_tokenizer(tokenizer)
                 .set_fieldnorms(false)
                 .set_index_option(opt),
         )
     };
-    let text = b.add_text_field("text", text_opts(IndexRecordOption::WithFreqsAndPositions));
-    let fv = b.add_text_field("fv", text_opts(IndexRecordOption::Basic));
-    let kw = b.add_text_field("kw", text_opts(IndexRecordOption::Basic));
+    let text = b.add_text_field(
+        "text",
+        text_opts(TEXT_TOKENIZER, IndexRecordOption::WithFreqsAndPositions),
+    );
+    let fv = b.add_text_field("fv", text_opts(FV_TOKENIZER, IndexRecordOption::Basic));
+    let kw = b.add_text_field("kw", text_opts("raw", IndexRecordOption::Basic));
     (
         b.build(),
         Fields {
@@ -226,6 +229,7 @@ impl Index {
     /// Opens the index for searching only (while `mamori serve` writes it).
     pub fn open_read_only(dir: &Path) -> Result<Index, SearchError> {
         let index = tantivy::Index::open_in_dir(dir)?;
+        register_tokenizers(&index);
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -426,6 +430,12 @@ impl Index {
     }
 }
 
+fn register_tokenizers(index: &tantivy::Index) {
+    let t = index.tokenizers();
+    t.register(TEXT_TOKENIZER, ValuesTokenizer::text());
+    t.register(FV_TOKENIZER, ValuesTokenizer::field_values());
+}
+
 fn open_or_create(dir: &Path) -> Result<tantivy::Index, tantivy::TantivyError> {
     let (schema, _) = schema();
     let exists = dir.join("meta.json").exists();
@@ -434,6 +444,7 @@ fn open_or_create(dir: &Path) -> Result<tantivy::Index, tantivy::TantivyError> {
     } else {
         tantivy::Index::create_in_dir(dir, schema.clone())?
     };
+    register_tokenizers(&index);
     if index.schema() != schema {
         return Err(tantivy::TantivyError::SchemaError(
             "the index was made by another version of mamori".into(),
@@ -469,52 +480,50 @@ fn numeric_str(s: &str) -> Option<f64> {
     s.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
-struct DocBuilder {
-    text: Vec<Token>,
-    fv: Vec<Token>,
-    kw: Vec<Token>,
-    pos: usize,
-}
+/// Separates values in the text handed to the tokenizers.
+const VALUE_SEP: char = '\u{1}';
+/// Separates a field name from its value (`fv` field).
+const NAME_SEP: char = '\u{2}';
+const TEXT_TOKENIZER: &str = "mamori_text";
+const FV_TOKENIZER: &str = "mamori_fv";
 
-fn tok(text: String, position: usize) -> Token {
-    Token {
-        offset_from: 0,
-        offset_to: 0,
-        position,
-        text,
-        position_length: 1,
-    }
+/// Collects one event's values as the texts of the three fields.
+struct DocBuilder {
+    /// Values, separated by [`VALUE_SEP`].
+    text: String,
+    /// `name NAME_SEP value` items, separated by [`VALUE_SEP`].
+    fv: String,
+    /// Whole terms (numbers, IPs).
+    kw: Vec<String>,
 }
 
 impl DocBuilder {
-    fn kw(&mut self, s: String) {
-        let p = self.kw.len();
-        self.kw.push(tok(s, p));
-    }
-
     fn value(&mut self, name: &str, v: &Value) {
         match v {
             Value::Null => {}
             Value::Bool(b) => self.string(name, if *b { "true" } else { "false" }),
             Value::Int(i) => {
-                self.kw(format!("n:{name}={}", num_key(*i as f64)));
-                self.string(name, &i.to_string());
+                self.kw.push(format!("n:{name}={}", num_key(*i as f64)));
+                self.text_only(&i.to_string());
             }
             Value::Float(f) => {
                 if f.is_finite() {
-                    self.kw(format!("n:{name}={}", num_key(*f)));
+                    self.kw.push(format!("n:{name}={}", num_key(*f)));
                 }
-                self.string(name, &f.to_string());
+                self.text_only(&f.to_string());
             }
             Value::Str(s) => {
                 if let Some(n) = numeric_str(s) {
-                    self.kw(format!("n:{name}={}", num_key(n)));
-                } else if s.len() <= 45
+                    self.kw.push(format!("n:{name}={}", num_key(n)));
+                    self.text_only(s);
+                    return;
+                }
+                if s.len() <= 45
                     && let Ok(ip) = s.trim().parse::<std::net::IpAddr>()
                 {
                     let k = ip_key(ip);
-                    self.kw(format!("i:{name}={k}"));
-                    self.kw(format!("i:*={k}"));
+                    self.kw.push(format!("i:{name}={k}"));
+                    self.kw.push(format!("i:*={k}"));
                 }
                 self.string(name, s);
             }
@@ -526,30 +535,119 @@ impl DocBuilder {
         }
     }
 
+    fn text_only(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.text.push(VALUE_SEP);
+    }
+
     fn string(&mut self, name: &str, s: &str) {
-        let (text, fv) = (&mut self.text, &mut self.fv);
-        let next = tokenize(s, self.pos, &mut |t, p| {
-            text.push(tok(t.to_owned(), p));
-            let n = fv.len();
-            fv.push(tok(format!("{name}={t}"), n));
-        });
-        self.pos = next + VALUE_GAP;
+        self.text_only(s);
+        self.fv.push_str(name);
+        self.fv.push(NAME_SEP);
+        self.fv.push_str(s);
+        self.fv.push(VALUE_SEP);
     }
 }
 
-fn pre(tokens: Vec<Token>) -> PreTokenizedString {
-    PreTokenizedString {
-        text: String::new(),
-        tokens,
+/// The tokenizer of the `text` and `fv` fields: [`tokenize`] per value,
+/// with a gap in positions between values; for `fv`, each token is
+/// prefixed by its field's name (`user.name=yamada`).
+#[derive(Clone)]
+struct ValuesTokenizer {
+    with_names: bool,
+    tokens: Vec<Token>,
+    prefix: String,
+}
+
+impl ValuesTokenizer {
+    fn text() -> Self {
+        ValuesTokenizer {
+            with_names: false,
+            tokens: Vec::new(),
+            prefix: String::new(),
+        }
+    }
+
+    fn field_values() -> Self {
+        ValuesTokenizer {
+            with_names: true,
+            ..Self::text()
+        }
+    }
+}
+
+/// Tokens made by [`ValuesTokenizer`].
+struct ValuesTokenStream<'a> {
+    tokens: &'a mut [Token],
+    next: usize,
+}
+
+impl tantivy::tokenizer::TokenStream for ValuesTokenStream<'_> {
+    fn advance(&mut self) -> bool {
+        self.next += 1;
+        self.next <= self.tokens.len()
+    }
+
+    fn token(&self) -> &Token {
+        &self.tokens[self.next - 1]
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.next - 1]
+    }
+}
+
+impl tantivy::tokenizer::Tokenizer for ValuesTokenizer {
+    type TokenStream<'a> = ValuesTokenStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> ValuesTokenStream<'a> {
+        let mut n = 0usize;
+        let mut pos = 0usize;
+        let tokens = &mut self.tokens;
+        let prefix = &mut self.prefix;
+        for item in text.split(VALUE_SEP) {
+            let value = if self.with_names {
+                let Some((name, value)) = item.split_once(NAME_SEP) else {
+                    continue;
+                };
+                prefix.clear();
+                prefix.push_str(name);
+                prefix.push('=');
+                value
+            } else {
+                item
+            };
+            if value.is_empty() {
+                continue;
+            }
+            let next = tokenize(value, pos, &mut |t, p| {
+                if n == tokens.len() {
+                    tokens.push(Token::default());
+                }
+                let tok = &mut tokens[n];
+                tok.text.clear();
+                tok.text.push_str(prefix);
+                tok.text.push_str(t);
+                tok.position = p;
+                tok.position_length = 1;
+                tok.offset_from = 0;
+                tok.offset_to = 0;
+                n += 1;
+            });
+            pos = next + VALUE_GAP;
+        }
+        ValuesTokenStream {
+            tokens: &mut self.tokens[..n],
+            next: 0,
+        }
     }
 }
 
 fn document(f: &Fields, seq: u64, ev: &Event) -> TantivyDocument {
     let mut b = DocBuilder {
-        text: Vec::with_capacity(64),
-        fv: Vec::with_capacity(64),
-        kw: Vec::with_capacity(8),
-        pos: 0,
+        text: String::with_capacity(ev.raw.len() + 64),
+        fv: String::with_capacity(ev.raw.len() + 256),
+        kw: Vec::new(),
     };
     for (name, v) in [
         ("source", ev.source.as_str()),
@@ -579,16 +677,20 @@ fn document(f: &Fields, seq: u64, ev: &Event) -> TantivyDocument {
     let mut lname = String::new();
     for (name, v) in ev.fields.iter() {
         lname.clear();
-        lname.extend(name.chars().flat_map(char::to_lowercase));
+        if name.bytes().any(|c| c.is_ascii_uppercase()) || !name.is_ascii() {
+            lname.extend(name.chars().flat_map(char::to_lowercase));
+        } else {
+            lname.push_str(name);
+        }
         b.value(&lname, v);
     }
     let mut doc = TantivyDocument::new();
     doc.add_u64(f.seq, seq);
     doc.add_i64(f.time, ev.time_ns);
-    doc.add_pre_tokenized_text(f.text, pre(b.text));
-    doc.add_pre_tokenized_text(f.fv, pre(b.fv));
-    if !b.kw.is_empty() {
-        doc.add_pre_tokenized_text(f.kw, pre(b.kw));
+    doc.add_text(f.text, b.text);
+    doc.add_text(f.fv, b.fv);
+    for k in b.kw {
+        doc.add_text(f.kw, k);
     }
     doc
 }

@@ -149,15 +149,20 @@ decoder = "yamaha-rtx"
         .unwrap()
         .text()
         .unwrap();
-    assert!(m.lines().any(|l| l.starts_with("mamori_store_events 6")), "{m}");
     assert!(
-        m.lines().any(|l| l.starts_with("mamori_events_received_total{")
-            && l.contains("source=\"rtx-clinic\"")
-            && l.contains("listener=\"syslog/udp\"")),
+        m.lines().any(|l| l.starts_with("mamori_store_events 6")),
         "{m}"
     );
     assert!(
-        m.lines().any(|l| l.starts_with("mamori_events_undecoded_total{")),
+        m.lines()
+            .any(|l| l.starts_with("mamori_events_received_total{")
+                && l.contains("source=\"rtx-clinic\"")
+                && l.contains("listener=\"syslog/udp\"")),
+        "{m}"
+    );
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("mamori_events_undecoded_total{")),
         "{m}"
     );
     assert!(m.contains("mamori_index_lag_events"), "{m}");
