@@ -485,6 +485,8 @@ const VALUE_SEP: char = '\u{1}';
 /// Separates a field name from its value (`fv` field).
 const NAME_SEP: char = '\u{2}';
 const TEXT_TOKENIZER: &str = "mamori_text";
+/// Numbers of up to this many characters are also free-text words.
+const SHORT_NUMBER: usize = 6;
 const FV_TOKENIZER: &str = "mamori_fv";
 
 /// Collects one event's values as the texts of the three fields.
@@ -504,18 +506,17 @@ impl DocBuilder {
             Value::Bool(b) => self.string(name, if *b { "true" } else { "false" }),
             Value::Int(i) => {
                 self.kw.push(format!("n:{name}={}", num_key(*i as f64)));
-                self.text_only(&i.to_string());
+                self.short_number(&i.to_string());
             }
             Value::Float(f) => {
                 if f.is_finite() {
                     self.kw.push(format!("n:{name}={}", num_key(*f)));
                 }
-                self.text_only(&f.to_string());
             }
             Value::Str(s) => {
                 if let Some(n) = numeric_str(s) {
                     self.kw.push(format!("n:{name}={}", num_key(n)));
-                    self.text_only(s);
+                    self.short_number(s);
                     return;
                 }
                 if s.len() <= 45
@@ -532,6 +533,15 @@ impl DocBuilder {
                     self.value(name, v);
                 }
             }
+        }
+    }
+
+    /// Numbers are words too (`4624`, `3389`), but long ones (ids, byte
+    /// counts, timestamps) are nearly all unique and would bloat the
+    /// dictionary: those are found by field (`sessionid:123456789`).
+    fn short_number(&mut self, s: &str) {
+        if s.len() <= SHORT_NUMBER {
+            self.text_only(s);
         }
     }
 
