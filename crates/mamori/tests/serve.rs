@@ -74,7 +74,18 @@ decoder = "yamaha-rtx"
     drop(tcp);
     let mut tcp = TcpStream::connect(server.addr("syslog/tcp")).unwrap();
     tcp.write_all(&octet(SQUID_5424)).unwrap();
+    // CEF from an endpoint product, on the same connection.
+    tcp.write_all(&octet(
+        "<134>Nov 24 10:00:02 av01 CEF:0|Trend Micro|Apex One|14.0|4000|Virus detected|8|dvchost=ward-pc-03 act=Quarantine src=10.20.3.4 suser=tanaka fname=eicar.com",
+    ))
+    .unwrap();
     drop(tcp);
+    // Sysmon as NXLog sends it (JSON over UDP).
+    junk.send_to(
+        br#"{"EventTime":"2026-11-24 10:00:03","Hostname":"ward-pc-03","SourceName":"Microsoft-Windows-Sysmon","Channel":"Microsoft-Windows-Sysmon/Operational","EventID":1,"Image":"C:\\Windows\\System32\\vssadmin.exe","CommandLine":"vssadmin delete shadows /all /quiet"}"#,
+        server.addr("syslog/udp"),
+    )
+    .unwrap();
 
     // TLS (RFC 5425), Japanese text included.
     let mut frames = octet(
@@ -86,8 +97,21 @@ decoder = "yamaha-rtx"
     tls_send(&server, &frames);
 
     let wait = Duration::from_secs(20);
-    let all = server.search_until(&api, "", 6, wait);
-    assert_eq!(all["total"], 6, "all six messages are stored: {all:#}");
+    let all = server.search_until(&api, "", 8, wait);
+    assert_eq!(all["total"], 8, "all eight messages are stored: {all:#}");
+
+    let r = server.search_until(
+        &api,
+        "decoder:cef AND user.name:tanaka AND source.ip:10.20.0.0/16",
+        1,
+        wait,
+    );
+    assert_eq!(r["total"], 1, "{r:#}");
+    assert_eq!(r["events"][0]["fields"]["event.action"], "Quarantine");
+
+    let r = server.search_until(&api, "decoder:nxlog AND EventID:1 AND vssadmin", 1, wait);
+    assert_eq!(r["total"], 1, "{r:#} {all:#}");
+    assert_eq!(r["events"][0]["logsource"]["category"], "process_creation");
 
     let r = server.search_until(&api, "user.name:yamada AND source.ip:198.51.100.7", 1, wait);
     assert_eq!(r["total"], 1, "{r:#}");
@@ -150,7 +174,7 @@ decoder = "yamaha-rtx"
         .text()
         .unwrap();
     assert!(
-        m.lines().any(|l| l.starts_with("mamori_store_events 6")),
+        m.lines().any(|l| l.starts_with("mamori_store_events 8")),
         "{m}"
     );
     assert!(
