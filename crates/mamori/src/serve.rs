@@ -359,7 +359,13 @@ async fn serve(cfg: Config, lang: Lang) -> Result<()> {
                     _ = shutdown.cancelled() => return,
                     _ = tick.tick() => {}
                 }
-                match store.checkpoint() {
+                // checkpoint() waits for the writer's fsync: not on a runtime thread.
+                let s = store.clone();
+                let cp = tokio::task::spawn_blocking(move || s.checkpoint()).await;
+                match cp
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+                {
                     Ok(cp) => {
                         if let Err(e) =
                             crate::commands::send_checkpoint(&target, &cp.to_line()).await

@@ -263,3 +263,40 @@ fn http_ingest_answers_after_storing_and_checks_tokens() {
     assert_eq!(r.status(), 400);
     server.stop();
 }
+
+#[test]
+fn checkpoints_are_sent_off_the_machine_and_verify_against_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Something in the store first, so there is a block to checkpoint.
+    let log = dir.path().join("a.log");
+    std::fs::write(&log, "<13>Nov 24 10:00:00 host app: hello\n").unwrap();
+    let o = mamori(&data, &["import", log.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    receiver
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let config = base_config(
+        &data,
+        &format!(
+            "[checkpoint]\nsyslog_target = \"udp://{}\"\ninterval_minutes = 60\n",
+            receiver.local_addr().unwrap()
+        ),
+    );
+    let server = Server::start(&data, &config);
+    let mut buf = vec![0u8; 8192];
+    let (n, _) = receiver
+        .recv_from(&mut buf)
+        .expect("a checkpoint arrives at start");
+    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(msg.contains(" mamori - checkpoint - "), "{msg}");
+    let json = &msg[msg.find('{').expect("JSON in the message")..];
+    server.stop();
+
+    let cp = dir.path().join("cp.json");
+    std::fs::write(&cp, json).unwrap();
+    let o = mamori(&data, &["verify", "--checkpoint", cp.to_str().unwrap()]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+}
