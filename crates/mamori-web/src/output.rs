@@ -35,7 +35,8 @@ fn raw_text(ev: &Event) -> String {
         .to_owned()
 }
 
-fn csv_cell(s: &str) -> String {
+/// One CSV cell: quoted when needed, with spreadsheet formulas defused.
+pub fn csv_cell(s: &str) -> String {
     // Cells that a spreadsheet would run as a formula get a leading quote.
     let s = if s.starts_with(['=', '+', '-', '@']) {
         format!("'{s}")

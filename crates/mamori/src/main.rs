@@ -3,6 +3,7 @@
 
 mod commands;
 mod config;
+mod detect;
 mod serve;
 
 use anyhow::Result;
@@ -46,6 +47,13 @@ enum Command {
     },
     /// Rebuild the search index from the stored segments.
     Reindex,
+    /// Sigma rules: check that they load.
+    Rules {
+        #[command(subcommand)]
+        action: detect::RulesAction,
+    },
+    /// Hunt with Sigma rules over .evtx and .jsonl files (all cores).
+    Hunt(detect::HuntArgs),
     /// Ingest and API tokens.
     Token {
         #[command(subcommand)]
@@ -100,6 +108,8 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Verify(args) => commands::verify(&cfg, args, lang),
         Command::Checkpoint { action } => commands::checkpoint(&cfg, action).map(|_| ok),
         Command::Reindex => commands::reindex(&cfg, lang).map(|_| ok),
+        Command::Rules { action } => detect::rules(action, lang),
+        Command::Hunt(args) => detect::hunt(args, lang),
         Command::Token { action } => commands::token(&cfg, action, lang).map(|_| ok),
         Command::Config { action } => commands::config(action, lang).map(|_| ok),
     }

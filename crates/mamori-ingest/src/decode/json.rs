@@ -95,6 +95,11 @@ fn windows_logsource(channel: &str, event_id: Option<i64>) -> LogSource {
         (Some("sysmon"), Some(17 | 18)) => Some("pipe_created"),
         (Some("sysmon"), Some(22)) => Some("dns_query"),
         (Some("sysmon"), Some(23 | 26)) => Some("file_delete"),
+        (Some("powershell"), Some(4104)) => Some("ps_script"),
+        (Some("powershell"), Some(4103)) => Some("ps_module"),
+        (Some("powershell-classic"), Some(400)) => Some("ps_classic_start"),
+        (Some("powershell-classic"), Some(600)) => Some("ps_classic_provider_start"),
+        (Some("powershell-classic"), Some(800)) => Some("ps_classic_script"),
         _ => None,
     };
     LogSource::new(Some("windows"), service, category)

@@ -1,0 +1,39 @@
+//! Detection: Sigma rules over mamori's events.
+//!
+//! The Sigma engine is rsigma (`rsigma-parser`, `rsigma-eval`); this crate
+//! does not evaluate Sigma itself. It lets rsigma read a normalised
+//! [`mamori_event::Event`] in place through [`SigmaEvent`] (no JSON round
+//! trip on the hot path), loads rule files and folders into a [`RuleSet`]
+//! with a per-file account of what did not load ([`LoadReport`]), routes each
+//! event only to the rules whose Sigma logsource it satisfies, and hunts
+//! over `.evtx` / `.jsonl` files on all cores ([`hunt_files`]). The built-in
+//! hospital pack ([`builtin_rules`]) is embedded in the binary.
+//!
+//! ```
+//! use mamori_detect::RuleSet;
+//! let rule = r#"
+//! title: Shadow copies deleted
+//! id: 11111111-2222-3333-4444-555555555555
+//! logsource: { product: windows, category: process_creation }
+//! detection:
+//!   sel: { CommandLine|contains|all: ['vssadmin', 'delete shadows'] }
+//!   condition: sel
+//! level: high
+//! "#;
+//! let (rules, report) = RuleSet::from_sources(&[("example.yml".into(), rule.to_owned())]);
+//! assert_eq!(report.rules_loaded, 1);
+//!
+//! let mut ev = mamori_event::Event::new(Vec::new());
+//! ev.logsource = mamori_event::LogSource::new(Some("windows"), Some("sysmon"), Some("process_creation"));
+//! ev.fields.push("CommandLine", "vssadmin delete shadows /all /quiet");
+//! let hits = rules.evaluate(&ev);
+//! assert_eq!(hits[0].title, "Shadow copies deleted");
+//! ```
+
+mod event;
+mod hunt;
+mod rules;
+
+pub use event::SigmaEvent;
+pub use hunt::{Finding, HuntOptions, HuntReport, hunt_files, level_rank};
+pub use rules::{LoadReport, RuleHit, RuleSet, builtin_rules};
