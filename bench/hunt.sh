@@ -15,10 +15,10 @@ WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
 for i in $(seq 1 20); do ln -s "$(cd "$SAMPLES" && pwd)" "$WORK/copy$i"; done
 run() { # label, paths…
   local label=$1; shift
-  /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$BIN" hunt --no-builtin -r "$RULES" "$@" --format csv >"$WORK/out.csv" 2>"$WORK/err"
+  /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$BIN" hunt --no-builtin -r "$RULES" "$@" --format json >"$WORK/out.json" 2>"$WORK/err"
   read -r wall user sys rss <"$WORK/time"
   printf "%-22s wall %5.2f s, cpu %5.2f s, peak RSS %4d MB, %s detections\n" "$label" "$wall" \
-    "$(echo "$user + $sys" | bc -l)" "$((rss / 1024))" "$(($(wc -l <"$WORK/out.csv") - 1))"
+    "$(echo "$user + $sys" | bc -l)" "$((rss / 1024))" "$(wc -l <"$WORK/out.json")"
 }
 echo "== mamori hunt, $(nproc) cores, rules: $RULES"
 run "corpus (221 files)" "$SAMPLES"

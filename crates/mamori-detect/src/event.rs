@@ -22,6 +22,28 @@ fn to_value(v: &Value) -> EventValue<'_> {
     }
 }
 
+/// Sigma field names (taxonomy of SigmaHQ's rules) → the names mamori's
+/// decoders use: Security 4688 process creation read as Sysmon's, and the
+/// firewall / proxy / web names of device logs read as ECS.
+fn alias(sigma: &str) -> Option<&'static str> {
+    Some(match sigma {
+        "Image" => "NewProcessName",
+        "ParentImage" => "ParentProcessName",
+        "src_ip" | "c-ip" | "SourceIp" => "source.ip",
+        "dst_ip" | "DestinationIp" => "destination.ip",
+        "src_port" | "SourcePort" => "source.port",
+        "dst_port" | "DestinationPort" => "destination.port",
+        "cs-host" | "r-dns" => "url.domain",
+        "c-uri" | "cs-uri" => "url.original",
+        "cs-method" => "http.request.method",
+        "sc-status" => "http.response.status_code",
+        "c-useragent" => "user_agent.original",
+        "cs-username" => "user.name",
+        "action" => "event.action",
+        _ => return None,
+    })
+}
+
 fn visit_strings<'a>(v: &'a Value, f: &mut dyn FnMut(&'a str) -> bool) -> bool {
     match v {
         Value::Str(s) => f(s),
@@ -40,6 +62,12 @@ impl SigmaEventTrait for SigmaEvent<'_> {
             .fields
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(path))
+        {
+            return Some(to_value(v));
+        }
+        // Sigma's names for fields mamori keeps under another name.
+        if let Some(alias) = alias(path)
+            && let Some(v) = ev.fields.get(alias)
         {
             return Some(to_value(v));
         }
@@ -101,6 +129,12 @@ mod tests {
         assert!(matches!(s.get_field("targetusername"), Some(EventValue::Str(v)) if v == "yamada"));
         assert!(matches!(s.get_field("Computer"), Some(EventValue::Str(v)) if v == "EMR-SV01"));
         assert!(s.get_field("Missing").is_none());
+        let mut fw = Event::new(Vec::new());
+        fw.fields.push("destination.port", 3389i64);
+        assert!(matches!(
+            SigmaEvent(&fw).get_field("dst_port"),
+            Some(EventValue::Int(3389))
+        ));
         assert!(s.any_string_value(&|v| v == "yamada"));
         assert_eq!(s.all_string_values().len(), 1);
     }

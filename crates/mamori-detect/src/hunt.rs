@@ -87,7 +87,11 @@ fn key_fields(ev: &Event) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for k in KEY_FIELDS {
         if let Some(v) = ev.fields.get(k) {
-            let mut s = v.to_string();
+            let mut s: String = v
+                .to_string()
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
             if s.len() > 200 {
                 let mut cut = 200;
                 while !s.is_char_boundary(cut) {
@@ -104,6 +108,35 @@ fn key_fields(ev: &Event) -> Vec<(String, String)> {
     out
 }
 
+/// The findings of one event that passes the time and level filters;
+/// `origin` names where it came from (a file, or the store).
+pub fn evaluate_event(
+    rules: &RuleSet,
+    opts: &HuntOptions,
+    ev: &Event,
+    origin: &std::path::Path,
+) -> Vec<Finding> {
+    if opts.from_ns.is_some_and(|f| ev.time_ns < f) || opts.to_ns.is_some_and(|t| ev.time_ns >= t) {
+        return Vec::new();
+    }
+    let min_rank = opts.min_level.as_deref().map(level_rank).unwrap_or(0);
+    rules
+        .evaluate(ev)
+        .into_iter()
+        .filter(|hit| level_rank(hit.level) >= min_rank)
+        .map(|hit| Finding {
+            time_ns: ev.time_ns,
+            rule: hit.title,
+            rule_id: hit.id,
+            level: hit.level,
+            tags: hit.tags,
+            computer: ev.host.clone(),
+            key_fields: key_fields(ev),
+            file: origin.to_owned(),
+        })
+        .collect()
+}
+
 /// Evaluates `rules` over every event of `files` (in parallel, one file per
 /// task); `progress` is called with the number of files done.
 pub fn hunt_files(
@@ -112,7 +145,6 @@ pub fn hunt_files(
     opts: &HuntOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> HuntReport {
-    let min_rank = opts.min_level.as_deref().map(level_rank).unwrap_or(0);
     let settings = SourceSettings {
         name: "hunt".into(),
         ..SourceSettings::default()
@@ -126,26 +158,7 @@ pub fn hunt_files(
             let mut sink = |batch: Vec<Event>| {
                 for ev in &batch {
                     events += 1;
-                    if opts.from_ns.is_some_and(|f| ev.time_ns < f)
-                        || opts.to_ns.is_some_and(|t| ev.time_ns >= t)
-                    {
-                        continue;
-                    }
-                    for hit in rules.evaluate(ev) {
-                        if level_rank(hit.level) < min_rank {
-                            continue;
-                        }
-                        findings.push(Finding {
-                            time_ns: ev.time_ns,
-                            rule: hit.title,
-                            rule_id: hit.id,
-                            level: hit.level,
-                            tags: hit.tags,
-                            computer: ev.host.clone(),
-                            key_fields: key_fields(ev),
-                            file: file.clone(),
-                        });
-                    }
+                    findings.extend(evaluate_event(rules, opts, ev, file));
                 }
                 Ok(())
             };

@@ -80,8 +80,11 @@ pub struct HuntArgs {
     #[arg(long)]
     no_builtin: bool,
     /// .evtx and .jsonl files or folders to hunt in.
-    #[arg(required = true)]
     paths: Vec<PathBuf>,
+    /// Hunt over the events stored in mamori's data directory instead
+    /// (retro-hunt: a new rule over last month's logs).
+    #[arg(long, conflicts_with = "paths")]
+    store: bool,
     /// Only rules at this level or above: low, medium, high, critical.
     #[arg(long)]
     level: Option<String>,
@@ -96,7 +99,7 @@ pub struct HuntArgs {
     format: String,
 }
 
-pub fn hunt(args: HuntArgs, lang: Lang) -> Result<ExitCode> {
+pub fn hunt(cfg: &crate::config::Config, args: HuntArgs, lang: Lang) -> Result<ExitCode> {
     if !matches!(args.format.as_str(), "table" | "csv" | "json") {
         bail!("--format {}: use table, csv or json", args.format);
     }
@@ -132,25 +135,35 @@ pub fn hunt(args: HuntArgs, lang: Lang) -> Result<ExitCode> {
             )
         );
     }
-    let files: Vec<PathBuf> = mamori_ingest::import::plan(&args.paths)?
-        .into_iter()
-        .filter(|p| {
-            matches!(
-                mamori_ingest::import::file_kind(p),
-                mamori_ingest::import::FileKind::Evtx | mamori_ingest::import::FileKind::JsonLines
-            )
-        })
-        .collect();
-    if files.is_empty() {
-        let list: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
-        bail!(tf(lang, "hunt.nothing", &[("paths", &list.join(", "))]));
-    }
-    let pb = ProgressBar::new(files.len() as u64);
-    if let Ok(style) = ProgressStyle::with_template("hunt [{bar:40}] {pos}/{len} files ({eta})") {
-        pb.set_style(style.progress_chars("=> "));
-    }
-    let result = hunt_files(&files, &rules, &opts, &|n| pb.set_position(n));
-    pb.finish_and_clear();
+    let result = if args.store {
+        hunt_store(cfg, &rules, &opts)?
+    } else {
+        if args.paths.is_empty() {
+            bail!("give .evtx/.jsonl files or folders to hunt in, or --store");
+        }
+        let files: Vec<PathBuf> = mamori_ingest::import::plan(&args.paths)?
+            .into_iter()
+            .filter(|p| {
+                matches!(
+                    mamori_ingest::import::file_kind(p),
+                    mamori_ingest::import::FileKind::Evtx
+                        | mamori_ingest::import::FileKind::JsonLines
+                )
+            })
+            .collect();
+        if files.is_empty() {
+            let list: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+            bail!(tf(lang, "hunt.nothing", &[("paths", &list.join(", "))]));
+        }
+        let pb = ProgressBar::new(files.len() as u64);
+        if let Ok(style) = ProgressStyle::with_template("hunt [{bar:40}] {pos}/{len} files ({eta})")
+        {
+            pb.set_style(style.progress_chars("=> "));
+        }
+        let result = hunt_files(&files, &rules, &opts, &|n| pb.set_position(n));
+        pb.finish_and_clear();
+        result
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let keys = |f: &mamori_detect::Finding| {
@@ -233,4 +246,46 @@ pub fn hunt(args: HuntArgs, lang: Lang) -> Result<ExitCode> {
         )
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Retro-hunt: every stored event, in batches evaluated on all cores.
+fn hunt_store(
+    cfg: &crate::config::Config,
+    rules: &RuleSet,
+    opts: &HuntOptions,
+) -> Result<mamori_detect::HuntReport> {
+    use rayon::prelude::*;
+    let store = mamori_store::Store::open_read_only(&cfg.data_dir)
+        .with_context(|| format!("cannot read the store in {}", cfg.data_dir.display()))?;
+    let total = store.stats().next_seq;
+    let pb = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template("hunt [{bar:40}] {pos}/{len} events ({eta})") {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    let mut report = mamori_detect::HuntReport::default();
+    let mut batch: Vec<(u64, mamori_event::Event)> = Vec::with_capacity(8192);
+    let flush = |batch: &mut Vec<(u64, mamori_event::Event)>,
+                 report: &mut mamori_detect::HuntReport| {
+        let found: Vec<mamori_detect::Finding> = batch
+            .par_iter()
+            .flat_map_iter(|(seq, ev)| {
+                let origin = PathBuf::from(format!("store:seq={seq}"));
+                mamori_detect::evaluate_event(rules, opts, ev, &origin)
+            })
+            .collect();
+        report.events += batch.len() as u64;
+        report.findings.extend(found);
+        pb.set_position(report.events);
+        batch.clear();
+    };
+    for item in store.scan(0) {
+        batch.push(item?);
+        if batch.len() == batch.capacity() {
+            flush(&mut batch, &mut report);
+        }
+    }
+    flush(&mut batch, &mut report);
+    pb.finish_and_clear();
+    report.findings.sort_by_key(|f| f.time_ns);
+    Ok(report)
 }

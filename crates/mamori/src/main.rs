@@ -109,7 +109,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Checkpoint { action } => commands::checkpoint(&cfg, action).map(|_| ok),
         Command::Reindex => commands::reindex(&cfg, lang).map(|_| ok),
         Command::Rules { action } => detect::rules(action, lang),
-        Command::Hunt(args) => detect::hunt(args, lang),
+        Command::Hunt(args) => detect::hunt(&cfg, args, lang),
         Command::Token { action } => commands::token(&cfg, action, lang).map(|_| ok),
         Command::Config { action } => commands::config(action, lang).map(|_| ok),
     }

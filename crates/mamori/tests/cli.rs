@@ -157,3 +157,57 @@ fn import_real_evtx_when_corpora_present() {
     );
     assert_eq!(stdout(&o).lines().count(), 5);
 }
+
+#[test]
+fn hunt_over_files_and_over_the_store_with_the_builtin_pack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let file = tmp.path().join("sysmon.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"EventTime":"2026-11-24 10:00:03","Hostname":"ward-pc-03","SourceName":"Microsoft-Windows-Sysmon","Channel":"Microsoft-Windows-Sysmon/Operational","EventID":1,"Image":"C:\\Windows\\System32\\vssadmin.exe","CommandLine":"vssadmin delete shadows /all /quiet"}"#,
+            "\n",
+            r#"{"EventTime":"2026-11-24 10:00:04","Hostname":"ward-pc-03","SourceName":"Microsoft-Windows-Sysmon","Channel":"Microsoft-Windows-Sysmon/Operational","EventID":1,"Image":"C:\\Windows\\notepad.exe","CommandLine":"notepad.exe"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let o = mamori(&data, &["hunt", file.to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", stdout(&o));
+    assert_eq!(lines[0]["rule"], "Shadow copies or backup catalog deleted");
+    assert_eq!(lines[0]["level"], "critical");
+    assert_eq!(lines[0]["computer"], "ward-pc-03");
+
+    // The same over the store (retro-hunt), after importing the file.
+    let o = mamori(&data, &["import", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = mamori(
+        &data,
+        &["hunt", "--store", "--format", "csv", "--level", "high"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        out.contains("Shadow copies or backup catalog deleted"),
+        "{out}"
+    );
+    assert!(out.contains("store:seq=0"), "{out}");
+
+    // Bad input is named.
+    let o = mamori(
+        &data,
+        &["hunt", "--level", "severe", file.to_str().unwrap()],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--level severe"), "{}", stderr(&o));
+    let o = mamori(&data, &["rules", "check", "/nonexistent/rules"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("/nonexistent/rules"), "{}", stderr(&o));
+}
