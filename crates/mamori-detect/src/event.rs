@@ -22,6 +22,18 @@ fn to_value(v: &Value) -> EventValue<'_> {
     }
 }
 
+fn same_name(event_name: &str, sigma: &str) -> bool {
+    let mut a = event_name.chars().filter(|c| *c != ' ');
+    let mut b = sigma.chars();
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(&y) => {}
+            _ => return false,
+        }
+    }
+}
+
 /// Sigma field names (taxonomy of SigmaHQ's rules) → the names mamori's
 /// decoders use: Security 4688 process creation read as Sysmon's, and the
 /// firewall / proxy / web names of device logs read as ECS.
@@ -58,11 +70,9 @@ impl SigmaEventTrait for SigmaEvent<'_> {
         if let Some(v) = ev.fields.get(path) {
             return Some(to_value(v));
         }
-        if let Some((_, v)) = ev
-            .fields
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(path))
-        {
+        // Ignoring case, and the spaces of Defender's names ("Threat Name"
+        // is ThreatName in Sigma rules).
+        if let Some((_, v)) = ev.fields.iter().find(|(name, _)| same_name(name, path)) {
             return Some(to_value(v));
         }
         // Sigma's names for fields mamori keeps under another name.
@@ -129,6 +139,9 @@ mod tests {
         assert!(matches!(s.get_field("targetusername"), Some(EventValue::Str(v)) if v == "yamada"));
         assert!(matches!(s.get_field("Computer"), Some(EventValue::Str(v)) if v == "EMR-SV01"));
         assert!(s.get_field("Missing").is_none());
+        let mut def = Event::new(Vec::new());
+        def.fields.push("Threat Name", "Virus:DOS/EICAR_Test_File");
+        assert!(SigmaEvent(&def).get_field("ThreatName").is_some());
         let mut fw = Event::new(Vec::new());
         fw.fields.push("destination.port", 3389i64);
         assert!(matches!(

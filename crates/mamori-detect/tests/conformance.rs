@@ -173,3 +173,126 @@ fn builtin_pack_loads_and_fires() {
     );
     assert!(rules.evaluate(&lan).is_empty());
 }
+
+/// SigmaHQ's own regression data: for each rule id an .evtx and the number
+/// of matches the rule must produce on it.
+#[test]
+fn sigmahq_regression_cases() {
+    let Some(c) = corpora() else {
+        eprintln!("skipped: corpora not found");
+        return;
+    };
+    let reg = c.join("sigmahq-regression");
+    if !reg.is_dir() {
+        eprintln!("skipped: corpora not found (sigmahq-regression)");
+        return;
+    }
+    // Rule id → (file, text), over every rule folder the regression data uses.
+    let mut by_id: HashMap<String, (PathBuf, String)> = HashMap::new();
+    for folder in ["rules", "rules-emerging-threats", "rules-threat-hunting"] {
+        let mut files = Vec::new();
+        collect(&c.join("sigmahq-rules").join(folder), "yml", &mut files);
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            if let Some(id) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("id: "))
+                .map(|s| s.trim().to_owned())
+            {
+                by_id.insert(id, (f, text));
+            }
+        }
+    }
+    let mut infos = Vec::new();
+    collect(&reg, "yml", &mut infos);
+    let (mut passed, mut skipped, mut failures) = (0usize, 0usize, Vec::new());
+    for info in &infos {
+        let text = std::fs::read_to_string(info).unwrap();
+        let rule_id = text
+            .split("rule_metadata:")
+            .nth(1)
+            .and_then(|r| r.lines().find_map(|l| l.trim().strip_prefix("- id: ")))
+            .map(|s| s.trim().to_owned())
+            .expect("rule id in info.yml");
+        let expected: Option<usize> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .find_map(|l| l.trim().strip_prefix("match_count: "))
+            .and_then(|n| n.trim().parse().ok());
+        let dir = info.parent().unwrap();
+        let mut evtx = Vec::new();
+        collect(dir, "evtx", &mut evtx);
+        if evtx.is_empty() {
+            // Not an EVTX case (e.g. raw network-device text): not applicable.
+            skipped += 1;
+            continue;
+        }
+        let Some((rule_file, rule_text)) = by_id.get(&rule_id) else {
+            failures.push(format!(
+                "{rule_id}: rule not in the corpus ({})",
+                dir.display()
+            ));
+            continue;
+        };
+        let (rules, report) = RuleSet::from_sources(&[(rule_file.clone(), rule_text.clone())]);
+        if report.rules_loaded != 1 {
+            failures.push(format!("{rule_id}: does not load: {:?}", report.failed));
+            continue;
+        }
+        let hunt = hunt_files(&evtx, &rules, &HuntOptions::default(), &|_| {});
+        let got = hunt.findings.len();
+        let ok = match expected {
+            Some(n) => got == n,
+            None => got >= 1,
+        };
+        if ok {
+            passed += 1;
+        } else if KNOWN_REGRESSION_DIFFERENCES.contains(&rule_id.as_str()) {
+            eprintln!("known difference: {rule_id}: expected {expected:?}, got {got}");
+            passed += 1;
+        } else {
+            failures.push(format!(
+                "{rule_id} ({}): expected {expected:?}, got {got}",
+                rule_file.file_name().unwrap().to_string_lossy()
+            ));
+        }
+    }
+    for f in &failures {
+        eprintln!("regression failure: {f}");
+    }
+    eprintln!(
+        "regression cases: {passed} passed, {skipped} not EVTX, of {}",
+        infos.len()
+    );
+    assert_eq!(infos.len(), 163);
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Cases where mamori finds more matches than the regression data expects,
+/// and every extra match does satisfy the rule as written (checked by hand;
+/// docs/en/detection.md): the expected count seems to count something else.
+///
+/// - AnyDesk artefact: three file events contain `\AnyDesk\user.conf`
+///   (`user.conf.new` twice and a `user.conf~RF….TMP`); expected 1.
+/// - Credential dump tools dropped files: three matching file events; expected 1.
+/// - Disable administrative share: two matching registry events; expected 1.
+const KNOWN_REGRESSION_DIFFERENCES: &[&str] = &[
+    "0b9ad457-2554-44c1-82c2-d56a99c42377",
+    "8fbf3271-1ef6-4e94-8210-03c2317947f6",
+    "c7dcacd0-cc59-4004-b0a4-1d6cdebe6f3e",
+];
+
+fn collect(dir: &std::path::Path, ext: &str, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            collect(&p, ext, out);
+        } else if p.extension().is_some_and(|e| e == ext) {
+            out.push(p);
+        }
+    }
+}
