@@ -3,7 +3,9 @@
 use crate::event::SigmaEvent;
 use mamori_event::Event;
 use rsigma_eval::Engine;
-use rsigma_parser::{LogSource, SigmaRule, parse_sigma_yaml};
+use rsigma_parser::{
+    Detection, LogSource, Modifier, SigmaRule, SigmaString, SigmaValue, parse_sigma_yaml,
+};
 use std::path::{Path, PathBuf};
 
 /// What loading rules did.
@@ -133,7 +135,10 @@ impl RuleSet {
                         report.failed.push((path.clone(), e));
                     }
                     report.correlations += c.correlations.len();
-                    rules.extend(c.rules.into_iter().map(|r| (i, r)));
+                    rules.extend(c.rules.into_iter().map(|mut r| {
+                        fix_base64offset(&mut r);
+                        (i, r)
+                    }));
                 }
                 Err(e) => report.failed.push((path.clone(), e.to_string())),
             }
@@ -212,4 +217,119 @@ fn sigma_categories(ev: &Event) -> Vec<Option<String>> {
     let mut out = vec![base];
     out.extend(specific.map(|s| Some(s.to_owned())));
     out
+}
+
+/// rsigma 0.23's `base64offset` keeps, at the end of each variant, a
+/// character that depends on the byte after the value, so
+/// `base64offset|contains: 'http://'` misses base64 of `xhttp://evil.com`.
+/// mamori computes the three variants itself, as pySigma does (dropping
+/// every character that depends on unknown neighbouring bytes), and hands
+/// rsigma plain `contains` values.
+fn fix_base64offset(rule: &mut SigmaRule) {
+    for d in rule.detection.named.values_mut() {
+        fix_detection(d);
+    }
+}
+
+fn fix_detection(d: &mut Detection) {
+    match d {
+        Detection::AllOf(items) => {
+            for item in items {
+                let mods = &item.field.modifiers;
+                let Some(pos) = mods.iter().position(|m| *m == Modifier::Base64Offset) else {
+                    continue;
+                };
+                // Only encodings may come before base64offset.
+                if mods[..pos]
+                    .iter()
+                    .any(|m| !matches!(m, Modifier::Wide | Modifier::Utf16 | Modifier::Utf16be))
+                {
+                    continue;
+                }
+                let plain: Option<Vec<String>> = item
+                    .values
+                    .iter()
+                    .map(|v| match v {
+                        SigmaValue::String(s) => s.as_plain(),
+                        _ => None,
+                    })
+                    .collect();
+                let Some(plain) = plain else { continue };
+                let encoding = mods[..pos].last().copied();
+                item.values = plain
+                    .iter()
+                    .flat_map(|v| base64offset_variants(&encode(v, encoding)))
+                    .map(|v| SigmaValue::String(SigmaString::from_raw(&v)))
+                    .collect();
+                item.field.modifiers.drain(..=pos);
+            }
+        }
+        Detection::AnyOf(subs) => subs.iter_mut().for_each(fix_detection),
+        _ => {}
+    }
+}
+
+fn encode(v: &str, encoding: Option<Modifier>) -> Vec<u8> {
+    match encoding {
+        Some(Modifier::Wide) => v.encode_utf16().flat_map(u16::to_le_bytes).collect(),
+        Some(Modifier::Utf16be) => v.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+        Some(Modifier::Utf16) => [0xFF, 0xFE]
+            .into_iter()
+            .chain(v.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect(),
+        _ => v.as_bytes().to_vec(),
+    }
+}
+
+/// The three base64 forms of `value` at offsets 0, 1 and 2 within a larger
+/// encoded text, without the characters that depend on bytes around it.
+fn base64offset_variants(value: &[u8]) -> Vec<String> {
+    use base64::Engine as _;
+    (0..3usize)
+        .filter_map(|i| {
+            let mut bytes = vec![b' '; i];
+            bytes.extend_from_slice(value);
+            let enc = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            let start = [0, 2, 3][i];
+            let cut = [0, 3, 2][(value.len() + i) % 3];
+            let end = enc.len().checked_sub(cut)?;
+            (start < end).then(|| enc[start..end].to_owned())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64offset_variants_match_pysigma() {
+        assert_eq!(
+            base64offset_variants(b"http://"),
+            ["aHR0cDovL", "h0dHA6Ly", "odHRwOi8v"]
+        );
+    }
+
+    #[test]
+    fn base64offset_contains_finds_a_shifted_url() {
+        let rule = r#"
+title: Base64 URL
+logsource: { product: windows }
+detection:
+  sel: { CommandLine|base64offset|contains: 'http://' }
+  condition: sel
+level: high
+"#;
+        let (rules, report) = RuleSet::from_sources(&[("t.yml".into(), rule.to_owned())]);
+        assert_eq!(report.rules_loaded, 1, "{:?}", report.failed);
+        let mut ev = Event::new(Vec::new());
+        ev.logsource = mamori_event::LogSource::new(Some("windows"), None, None);
+        // base64 of "xhttp://evil.com": the URL starts at offset 1.
+        ev.fields
+            .push("CommandLine", "powershell -enc eGh0dHA6Ly9ldmlsLmNvbQ==");
+        assert_eq!(rules.evaluate(&ev).len(), 1);
+        ev.fields
+            .insert("CommandLine", "powershell -enc aGVsbG8gd29ybGQ=");
+        assert!(rules.evaluate(&ev).is_empty());
+    }
 }
