@@ -375,7 +375,14 @@ impl Writer {
                         let _ = reply.send(self.retention(now_ns, &policy));
                     }
                     Req::Shutdown(reply) => {
-                        let _ = reply.send(self.fsync());
+                        let r = self.fsync();
+                        // Release the directory lock before answering, so
+                        // the store can be reopened as soon as shutdown()
+                        // returns (the thread itself ends a moment later).
+                        if let Err(e) = self._lock.unlock() {
+                            tracing::warn!(error = %e, "could not release the store lock");
+                        }
+                        let _ = reply.send(r);
                         stop = true;
                     }
                     Req::Append { .. } => {}
