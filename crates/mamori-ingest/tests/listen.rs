@@ -29,6 +29,7 @@ fn context(cap: usize, max: usize) -> (ListenerContext, mpsc::Receiver<Vec<Event
         metrics: Arc::new(IngestMetrics::new(&mut reg)),
         shutdown: CancellationToken::new(),
         max_message_bytes: max,
+        max_connections: 2,
     };
     (ctx, rx)
 }
@@ -134,4 +135,38 @@ async fn udp_overload_is_counted_not_silent() {
     shutdown.cancel();
     drop(rx);
     let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_refused_and_counted() {
+    let (ctx, mut rx) = context(16, 100);
+    let metrics = ctx.metrics.clone();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let shutdown = ctx.shutdown.clone();
+    let task = tokio::spawn(listen::serve_tcp(l, ctx));
+    // Two idle connections take the two places.
+    let a = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let b = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = c.write_all(b"<13>refused\n").await;
+    for _ in 0..50 {
+        if metrics.dropped("syslog/tcp", "too_many_connections") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(metrics.dropped("syslog/tcp", "too_many_connections"), 1);
+    // When one closes, a new sender gets in.
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut d = tokio::net::TcpStream::connect(addr).await.unwrap();
+    d.write_all(b"<13>accepted\n").await.unwrap();
+    drop(d);
+    let evs = collect(&mut rx, 1).await;
+    assert_eq!(evs[0].raw, b"<13>accepted");
+    drop(b);
+    shutdown.cancel();
+    task.await.unwrap();
 }

@@ -64,6 +64,7 @@ pub struct StoreCfg {
 pub struct Limits {
     pub max_message_bytes: usize,
     pub max_http_body_mb: usize,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,6 +140,7 @@ impl Default for Limits {
         Limits {
             max_message_bytes: 64 * 1024,
             max_http_body_mb: 32,
+            max_connections: 1024,
         }
     }
 }

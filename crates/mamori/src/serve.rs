@@ -229,6 +229,7 @@ async fn serve(cfg: Config, lang: Lang) -> Result<()> {
         metrics: ingest_metrics.clone(),
         shutdown: shutdown.clone(),
         max_message_bytes: cfg.limits.max_message_bytes,
+        max_connections: cfg.limits.max_connections.max(1),
     };
     let bind_err = |what: &str, addr: &str, flag: &str, e: std::io::Error| {
         anyhow::anyhow!(tf(

@@ -216,6 +216,9 @@ pub struct ListenerContext {
     pub shutdown: CancellationToken,
     /// Longest message kept whole; longer ones are cut and marked.
     pub max_message_bytes: usize,
+    /// Open TCP/TLS connections per listener; more are refused and counted
+    /// (a flood of idle connections must not exhaust file descriptors).
+    pub max_connections: usize,
 }
 
 impl ListenerContext {
@@ -362,6 +365,13 @@ async fn accept_loop(
                 continue;
             }
         };
+        while conns.try_join_next().is_some() {}
+        if conns.len() >= ctx.max_connections {
+            tracing::warn!(listener = name, %peer, "too many connections; refused");
+            ctx.metrics.count_dropped(name, "too_many_connections", 1);
+            drop(stream);
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let ctx = ctx.clone();
         let tls = tls.clone();
