@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use mamori_ingest::listen::Framer;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     let max = 1 + usize::from(sel);
     let cut = usize::from(sel).min(rest.len());
     let mut f = Framer::new(max);
