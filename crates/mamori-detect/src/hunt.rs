@@ -53,8 +53,10 @@ pub struct HuntReport {
     pub failed_files: Vec<(PathBuf, String)>,
 }
 
-/// Events read, findings and read failures of one file.
-type FileResult = (u64, Vec<Finding>, Vec<(PathBuf, String)>);
+/// An event with detections, kept for the correlation pass.
+type Detected = (Event, PathBuf, Vec<rsigma_eval::result::EvaluationResult>);
+/// Events read, findings, events for correlation and read failures of one file.
+type FileResult = (u64, Vec<Finding>, Vec<Detected>, Vec<(PathBuf, String)>);
 
 /// Rank of a Sigma level (unknown: 0).
 pub fn level_rank(level: &str) -> u8 {
@@ -108,21 +110,18 @@ fn key_fields(ev: &Event) -> Vec<(String, String)> {
     out
 }
 
-/// The findings of one event that passes the time and level filters;
-/// `origin` names where it came from (a file, or the store).
-pub fn evaluate_event(
-    rules: &RuleSet,
+fn in_range(opts: &HuntOptions, ev: &Event) -> bool {
+    !(opts.from_ns.is_some_and(|f| ev.time_ns < f) || opts.to_ns.is_some_and(|t| ev.time_ns >= t))
+}
+
+fn findings(
     opts: &HuntOptions,
     ev: &Event,
     origin: &std::path::Path,
+    hits: Vec<crate::RuleHit>,
 ) -> Vec<Finding> {
-    if opts.from_ns.is_some_and(|f| ev.time_ns < f) || opts.to_ns.is_some_and(|t| ev.time_ns >= t) {
-        return Vec::new();
-    }
     let min_rank = opts.min_level.as_deref().map(level_rank).unwrap_or(0);
-    rules
-        .evaluate(ev)
-        .into_iter()
+    hits.into_iter()
         .filter(|hit| level_rank(hit.level) >= min_rank)
         .map(|hit| Finding {
             time_ns: ev.time_ns,
@@ -150,15 +149,28 @@ pub fn hunt_files(
         ..SourceSettings::default()
     };
     let done = AtomicU64::new(0);
+    let correlate = rules.has_correlations();
     let per_file: Vec<FileResult> = files
         .par_iter()
         .map(|file| {
-            let mut findings = Vec::new();
+            let mut found = Vec::new();
+            let mut detected = Vec::new();
             let mut events = 0u64;
             let mut sink = |batch: Vec<Event>| {
-                for ev in &batch {
+                for ev in batch {
                     events += 1;
-                    findings.extend(evaluate_event(rules, opts, ev, file));
+                    if !in_range(opts, &ev) {
+                        continue;
+                    }
+                    let dets = rules.detect(&ev);
+                    if dets.is_empty() {
+                        continue;
+                    }
+                    let hits = dets.iter().cloned().map(crate::rules::hit).collect();
+                    found.extend(findings(opts, &ev, file, hits));
+                    if correlate {
+                        detected.push((ev, file.clone(), dets));
+                    }
                 }
                 Ok(())
             };
@@ -172,20 +184,88 @@ pub fn hunt_files(
                 Err(e) => vec![(file.clone(), e.to_string())],
             };
             progress(done.fetch_add(1, Ordering::Relaxed) + 1);
-            (events, findings, failed)
+            (events, found, detected, failed)
         })
         .collect();
     let mut report = HuntReport {
         files: files.len(),
         ..HuntReport::default()
     };
-    for (events, findings, failed) in per_file {
+    let mut detected = Vec::new();
+    for (events, found, det, failed) in per_file {
         report.events += events;
-        report.findings.extend(findings);
+        report.findings.extend(found);
+        detected.extend(det);
         report.failed_files.extend(failed);
+    }
+    // Correlation is stateful: feed the detections in time order.
+    if let Some(mut correlator) = rules.correlator() {
+        detected.sort_by_key(|(ev, _, _)| ev.time_ns);
+        for (ev, file, dets) in detected {
+            let hits = correlator.feed(&ev, dets);
+            report.findings.extend(findings(opts, &ev, &file, hits));
+        }
     }
     report
         .findings
         .sort_by(|a, b| a.time_ns.cmp(&b.time_ns).then_with(|| a.rule.cmp(&b.rule)));
     report
+}
+
+/// Evaluates `rules` over a stream of events (for example everything in the
+/// store), in batches spread over all cores, then runs the correlation rules
+/// over the detections in time order. `progress` gets the events done.
+pub fn hunt_events<E>(
+    events: impl Iterator<Item = Result<(PathBuf, Event), E>>,
+    rules: &RuleSet,
+    opts: &HuntOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<HuntReport, E> {
+    const CHUNK: usize = 8192;
+    let correlate = rules.has_correlations();
+    let mut report = HuntReport::default();
+    let mut detected: Vec<Detected> = Vec::new();
+    let mut batch: Vec<(PathBuf, Event)> = Vec::with_capacity(CHUNK);
+    let mut run = |batch: &mut Vec<(PathBuf, Event)>, report: &mut HuntReport| {
+        let results: Vec<(Vec<Finding>, Option<Detected>)> = batch
+            .par_drain(..)
+            .map(|(origin, ev)| {
+                if !in_range(opts, &ev) {
+                    return (Vec::new(), None);
+                }
+                let dets = rules.detect(&ev);
+                if dets.is_empty() {
+                    return (Vec::new(), None);
+                }
+                let hits = dets.iter().cloned().map(crate::rules::hit).collect();
+                let found = findings(opts, &ev, &origin, hits);
+                (found, correlate.then_some((ev, origin, dets)))
+            })
+            .collect();
+        for (found, det) in results {
+            report.findings.extend(found);
+            detected.extend(det);
+        }
+    };
+    for item in events {
+        batch.push(item?);
+        report.events += 1;
+        if batch.len() == CHUNK {
+            run(&mut batch, &mut report);
+            progress(report.events);
+        }
+    }
+    run(&mut batch, &mut report);
+    progress(report.events);
+    if let Some(mut correlator) = rules.correlator() {
+        detected.sort_by_key(|(ev, _, _)| ev.time_ns);
+        for (ev, origin, dets) in detected {
+            let hits = correlator.feed(&ev, dets);
+            report.findings.extend(findings(opts, &ev, &origin, hits));
+        }
+    }
+    report
+        .findings
+        .sort_by(|a, b| a.time_ns.cmp(&b.time_ns).then_with(|| a.rule.cmp(&b.rule)));
+    Ok(report)
 }

@@ -35,5 +35,5 @@ mod hunt;
 mod rules;
 
 pub use event::SigmaEvent;
-pub use hunt::{Finding, HuntOptions, HuntReport, evaluate_event, hunt_files, level_rank};
-pub use rules::{LoadReport, RuleHit, RuleSet, builtin_rules};
+pub use hunt::{Finding, HuntOptions, HuntReport, hunt_events, hunt_files, level_rank};
+pub use rules::{Correlator, LoadReport, RuleHit, RuleSet, builtin_rules};

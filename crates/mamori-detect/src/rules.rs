@@ -2,9 +2,11 @@
 
 use crate::event::SigmaEvent;
 use mamori_event::Event;
-use rsigma_eval::Engine;
+use rsigma_eval::result::EvaluationResult;
+use rsigma_eval::{CorrelationConfig, CorrelationEngine, Engine};
 use rsigma_parser::{
-    Detection, LogSource, Modifier, SigmaRule, SigmaString, SigmaValue, parse_sigma_yaml,
+    CorrelationRule, Detection, LogSource, Modifier, SigmaRule, SigmaString, SigmaValue,
+    parse_sigma_yaml,
 };
 use std::path::{Path, PathBuf};
 
@@ -17,7 +19,7 @@ pub struct LoadReport {
     pub rules_loaded: usize,
     /// Rules (or whole files) that did not load, with the reason.
     pub failed: Vec<(PathBuf, String)>,
-    /// Correlation rules found (not yet evaluated by this engine).
+    /// Correlation rules loaded.
     pub correlations: usize,
 }
 
@@ -49,6 +51,36 @@ pub struct RuleHit {
 /// Compiled rules, ready to evaluate events.
 pub struct RuleSet {
     engine: Engine,
+    correlations: Vec<CorrelationRule>,
+}
+
+/// The stateful side of a rule set: feeds detections, in time order, to the
+/// correlation rules (`event_count`, `temporal`, …) and says which fire.
+pub struct Correlator {
+    engine: CorrelationEngine,
+}
+
+impl Correlator {
+    /// Feeds one event's detections (from [`RuleSet::detect`]) at its time;
+    /// returns the correlation rules that fire.
+    pub fn feed(&mut self, ev: &Event, detections: Vec<EvaluationResult>) -> Vec<RuleHit> {
+        let ts = ev.time_ns.div_euclid(1_000_000_000);
+        self.engine
+            .process_with_detections(&SigmaEvent(ev), detections, ts)
+            .into_iter()
+            .filter(|r| r.is_correlation())
+            .map(hit)
+            .collect()
+    }
+}
+
+pub(crate) fn hit(r: EvaluationResult) -> RuleHit {
+    RuleHit {
+        title: r.header.rule_title,
+        id: r.header.rule_id,
+        level: r.header.level.map(|l| l.as_str()).unwrap_or(""),
+        tags: r.header.tags,
+    }
 }
 
 /// The built-in hospital pack, embedded in the binary: `(name, YAML)`.
@@ -62,6 +94,8 @@ pub fn builtin_rules() -> Vec<(PathBuf, String)> {
         };
     }
     vec![
+        rule!("vpn_login_success.yml"),
+        rule!("vpn_failures_then_success.yml"),
         rule!("rdp_logon_from_vpn_pool.yml"),
         rule!("defender_disabled.yml"),
         rule!("eventlog_cleared.yml"),
@@ -128,13 +162,14 @@ impl RuleSet {
             ..LoadReport::default()
         };
         let mut rules: Vec<(usize, SigmaRule)> = Vec::new();
+        let mut correlations: Vec<(usize, CorrelationRule)> = Vec::new();
         for (i, (path, text)) in sources.iter().enumerate() {
             match parse_sigma_yaml(text) {
                 Ok(c) => {
                     for e in c.errors {
                         report.failed.push((path.clone(), e));
                     }
-                    report.correlations += c.correlations.len();
+                    correlations.extend(c.correlations.into_iter().map(|r| (i, r)));
                     rules.extend(c.rules.into_iter().map(|mut r| {
                         fix_base64offset(&mut r);
                         (i, r)
@@ -152,7 +187,23 @@ impl RuleSet {
                 .push((file.unwrap_or_default(), e.to_string()));
         }
         report.rules_loaded = rules.len() - errors.len();
-        (RuleSet { engine }, report)
+        // Keep the correlations that compile.
+        let mut check = CorrelationEngine::new(CorrelationConfig::default());
+        let mut kept = Vec::new();
+        for (i, c) in correlations {
+            match check.add_correlation(&c) {
+                Ok(()) => kept.push(c),
+                Err(e) => report.failed.push((sources[i].0.clone(), e.to_string())),
+            }
+        }
+        report.correlations = kept.len();
+        (
+            RuleSet {
+                engine,
+                correlations: kept,
+            },
+            report,
+        )
     }
 
     /// Active rules.
@@ -165,10 +216,16 @@ impl RuleSet {
         self.len() == 0
     }
 
-    /// The rules that match `ev`: only rules whose Sigma logsource the event
-    /// satisfies (product, service and category, each when the rule names it).
+    /// The detection rules that match `ev`: only rules whose Sigma
+    /// logsource the event satisfies (product, service and category, each
+    /// when the rule names it). Correlations are not applied.
     pub fn evaluate(&self, ev: &Event) -> Vec<RuleHit> {
-        let mut hits: Vec<RuleHit> = Vec::new();
+        self.detect(ev).into_iter().map(hit).collect()
+    }
+
+    /// Like [`RuleSet::evaluate`], in rsigma's form, to feed a [`Correlator`].
+    pub fn detect(&self, ev: &Event) -> Vec<EvaluationResult> {
+        let mut out: Vec<EvaluationResult> = Vec::new();
         for category in sigma_categories(ev) {
             let ls = LogSource {
                 product: ev.logsource.product.clone(),
@@ -178,21 +235,35 @@ impl RuleSet {
             };
             for r in self.engine.evaluate_with_logsource(&SigmaEvent(ev), &ls) {
                 if !r.is_detection()
-                    || hits
-                        .iter()
-                        .any(|h| h.title == r.header.rule_title && h.id == r.header.rule_id)
+                    || out.iter().any(|h| {
+                        h.header.rule_title == r.header.rule_title
+                            && h.header.rule_id == r.header.rule_id
+                    })
                 {
                     continue;
                 }
-                hits.push(RuleHit {
-                    title: r.header.rule_title,
-                    id: r.header.rule_id,
-                    level: r.header.level.map(|l| l.as_str()).unwrap_or(""),
-                    tags: r.header.tags,
-                });
+                out.push(r);
             }
         }
-        hits
+        out
+    }
+
+    /// Whether the set holds correlation rules.
+    pub fn has_correlations(&self) -> bool {
+        !self.correlations.is_empty()
+    }
+
+    /// A correlator for this set's correlation rules, if it has any.
+    pub fn correlator(&self) -> Option<Correlator> {
+        if self.correlations.is_empty() {
+            return None;
+        }
+        let mut engine = CorrelationEngine::new(CorrelationConfig::default());
+        for c in &self.correlations {
+            // They compiled when the set was loaded.
+            let _ = engine.add_correlation(c);
+        }
+        Some(Correlator { engine })
     }
 }
 

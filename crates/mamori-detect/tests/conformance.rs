@@ -102,7 +102,10 @@ fn hunt_flags_what_chainsaw_flags() {
 fn builtin_pack_loads_and_fires() {
     let (rules, report) = RuleSet::from_sources(&builtin_rules());
     assert!(report.failed.is_empty(), "{:?}", report.failed);
-    assert_eq!(report.rules_loaded, builtin_rules().len());
+    assert_eq!(
+        report.rules_loaded + report.correlations,
+        builtin_rules().len()
+    );
 
     let win = |service: &str, category: Option<&str>, fields: &[(&str, mamori_event::Value)]| {
         let mut ev = Event::new(Vec::new());
@@ -295,4 +298,67 @@ fn collect(dir: &std::path::Path, ext: &str, out: &mut Vec<PathBuf>) {
             out.push(p);
         }
     }
+}
+
+/// The built-in correlation: VPN login failures and then a success for the
+/// same user within 30 minutes, over a FortiGate log file.
+#[test]
+fn vpn_failures_then_success_is_correlated() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |time: &str, action: &str, user: &str| {
+        format!(
+            "<189>date=2026-11-24 time={time} devname=\"FG100E\" devid=\"FG100E0000000001\" logid=\"0101039426\" type=\"event\" subtype=\"vpn\" level=\"alert\" vd=\"root\" action=\"{action}\" tunneltype=\"ssl-web\" remip=198.51.100.7 user=\"{user}\"\n"
+        )
+    };
+    let mut log = String::new();
+    for t in ["02:00:00", "02:00:10", "02:00:20"] {
+        log += &line(t, "ssl-login-fail", "yamada");
+    }
+    log += &line("02:01:00", "tunnel-up", "yamada");
+    // Another user who only succeeds: no correlation.
+    log += &line("02:05:00", "tunnel-up", "suzuki");
+    let path = dir.path().join("fortigate.log");
+    std::fs::write(&path, log).unwrap();
+    let (rules, report) = RuleSet::from_sources(&builtin_rules());
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.correlations, 1);
+    let opts = HuntOptions::default();
+    let r = hunt_files(std::slice::from_ref(&path), &rules, &opts, &|_| {});
+    let corr: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "VPN login failures followed by a success for the same user")
+        .collect();
+    assert_eq!(corr.len(), 1, "{:#?}", r.findings);
+    assert_eq!(corr[0].level, "high");
+    let fails = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "VPN login failure on the FortiGate")
+        .count();
+    assert_eq!(fails, 3);
+
+    // The same over a stream of events (as `hunt --store` reads the store).
+    let mut events = Vec::new();
+    mamori_ingest::import::import_paths(
+        &[path],
+        &mamori_ingest::decode::SourceSettings::default(),
+        &mut |_| {},
+        &mut |b| {
+            events.extend(b);
+            Ok(())
+        },
+    )
+    .unwrap();
+    let stream = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, ev)| Ok::<_, ()>((PathBuf::from(format!("store:seq={i}")), ev)));
+    let r = mamori_detect::hunt_events(stream, &rules, &opts, &|_| {}).unwrap();
+    let corr = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "VPN login failures followed by a success for the same user")
+        .expect("correlated over the stream");
+    assert_eq!(corr.file, PathBuf::from("store:seq=3"));
 }

@@ -254,7 +254,6 @@ fn hunt_store(
     rules: &RuleSet,
     opts: &HuntOptions,
 ) -> Result<mamori_detect::HuntReport> {
-    use rayon::prelude::*;
     let store = mamori_store::Store::open_read_only(&cfg.data_dir)
         .with_context(|| format!("cannot read the store in {}", cfg.data_dir.display()))?;
     let total = store.stats().next_seq;
@@ -262,30 +261,10 @@ fn hunt_store(
     if let Ok(style) = ProgressStyle::with_template("hunt [{bar:40}] {pos}/{len} events ({eta})") {
         pb.set_style(style.progress_chars("=> "));
     }
-    let mut report = mamori_detect::HuntReport::default();
-    let mut batch: Vec<(u64, mamori_event::Event)> = Vec::with_capacity(8192);
-    let flush = |batch: &mut Vec<(u64, mamori_event::Event)>,
-                 report: &mut mamori_detect::HuntReport| {
-        let found: Vec<mamori_detect::Finding> = batch
-            .par_iter()
-            .flat_map_iter(|(seq, ev)| {
-                let origin = PathBuf::from(format!("store:seq={seq}"));
-                mamori_detect::evaluate_event(rules, opts, ev, &origin)
-            })
-            .collect();
-        report.events += batch.len() as u64;
-        report.findings.extend(found);
-        pb.set_position(report.events);
-        batch.clear();
-    };
-    for item in store.scan(0) {
-        batch.push(item?);
-        if batch.len() == batch.capacity() {
-            flush(&mut batch, &mut report);
-        }
-    }
-    flush(&mut batch, &mut report);
+    let events = store
+        .scan(0)
+        .map(|item| item.map(|(seq, ev)| (PathBuf::from(format!("store:seq={seq}")), ev)));
+    let report = mamori_detect::hunt_events(events, rules, opts, &|n| pb.set_position(n))?;
     pb.finish_and_clear();
-    report.findings.sort_by_key(|f| f.time_ns);
     Ok(report)
 }
