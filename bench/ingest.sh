@@ -18,7 +18,8 @@ GEN=target/release/mamori-loadgen
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 cpu_secs() { # utime+stime of a pid, in seconds
   awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' "/proc/$1/stat"; }
 
@@ -61,21 +62,7 @@ else
 fi
 
 # --- mamori --------------------------------------------------------------
-MP=$(free_port); HP=$(free_port)
-cat > "$WORK/mamori.toml" <<CONF
-data_dir = "$WORK/data"
-[listen]
-syslog_udp = ""
-syslog_tcp = "127.0.0.1:$MP"
-syslog_tls = ""
-http = "127.0.0.1:$HP"
-http_tls = false
-metrics_public = true
-CONF
-MAMORI_LANG=en "$BIN" serve --config "$WORK/mamori.toml" >/dev/null 2>"$WORK/serve.log" &
-MPID=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HP/healthz" >/dev/null && break; sleep 0.1; done
-metric() { curl -fs "http://127.0.0.1:$HP/metrics" | awk -v m="$1" '$1==m {print $2}'; }
+start_mamori "$WORK"
 T0=$(date +%s.%N); C0=$(cpu_secs $MPID)
 "$GEN" --to 127.0.0.1:$MP --kind "$KIND" --count "$COUNT" --connections "$CONNS" >/dev/null
 while :; do

@@ -8,21 +8,9 @@ RATE=${1:-5000}; SECS=${2:-120}; KIND=${3:-fortigate}
 cargo build --release -q -p mamori -p mamori-loadgen
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-MP=$(free_port); HP=$(free_port)
-cat > "$WORK/mamori.toml" <<CONF
-data_dir = "$WORK/data"
-[listen]
-syslog_udp = ""
-syslog_tcp = "127.0.0.1:$MP"
-syslog_tls = ""
-http = "127.0.0.1:$HP"
-http_tls = false
-metrics_public = true
-CONF
-target/release/mamori serve --config "$WORK/mamori.toml" >/dev/null 2>&1 &
-MPID=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HP/healthz" >/dev/null && break; sleep 0.1; done
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+start_mamori "$WORK"
 target/release/mamori-loadgen --to 127.0.0.1:$MP --kind "$KIND" --rate "$RATE" --count $((RATE * SECS)) >/dev/null &
 GPID=$!
 for i in $(seq 1 $((SECS / 10))); do

@@ -10,22 +10,9 @@ COUNT=${1:-10000000}; REPEAT=${2:-21}
 cargo build --release -q -p mamori -p mamori-loadgen
 WORK=${KEEP:-$(mktemp -d)}
 [ -n "${KEEP:-}" ] || trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-MP=$(free_port); HP=$(free_port)
-cat > "$WORK/mamori.toml" <<CONF
-data_dir = "$WORK/data"
-[listen]
-syslog_udp = ""
-syslog_tcp = "127.0.0.1:$MP"
-syslog_tls = ""
-http = "127.0.0.1:$HP"
-http_tls = false
-metrics_public = true
-CONF
-target/release/mamori serve --config "$WORK/mamori.toml" >/dev/null 2>&1 &
-MPID=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HP/healthz" >/dev/null && break; sleep 0.1; done
-metric() { curl -fs "http://127.0.0.1:$HP/metrics" | awk -v m="$1" '$1==m {print $2}'; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+start_mamori "$WORK"
 HAVE=$(metric mamori_store_events)
 if [ "${HAVE:-0}" -lt "$COUNT" ]; then
   target/release/mamori-loadgen --to 127.0.0.1:$MP --count $((COUNT - HAVE)) --connections 4 --seed "$HAVE"

@@ -136,6 +136,47 @@ fn findings(
         .collect()
 }
 
+/// One event's detections as findings, and the event kept for the
+/// correlation pass when `correlate` and something matched.
+fn detect_one(
+    rules: &RuleSet,
+    opts: &HuntOptions,
+    ev: Event,
+    origin: &std::path::Path,
+    correlate: bool,
+) -> (Vec<Finding>, Option<Detected>) {
+    if !in_range(opts, &ev) {
+        return (Vec::new(), None);
+    }
+    let dets = rules.detect(&ev);
+    if dets.is_empty() {
+        return (Vec::new(), None);
+    }
+    let hits = dets.iter().cloned().map(crate::rules::hit).collect();
+    let found = findings(opts, &ev, origin, hits);
+    (found, correlate.then(|| (ev, origin.to_owned(), dets)))
+}
+
+/// Correlation is stateful: feeds the detections in time order, then sorts
+/// all findings by time.
+fn correlate_and_sort(
+    rules: &RuleSet,
+    opts: &HuntOptions,
+    mut detected: Vec<Detected>,
+    report: &mut HuntReport,
+) {
+    if let Some(mut correlator) = rules.correlator() {
+        detected.sort_by_key(|(ev, _, _)| ev.time_ns);
+        for (ev, origin, dets) in detected {
+            let hits = correlator.feed(&ev, dets);
+            report.findings.extend(findings(opts, &ev, &origin, hits));
+        }
+    }
+    report
+        .findings
+        .sort_by(|a, b| a.time_ns.cmp(&b.time_ns).then_with(|| a.rule.cmp(&b.rule)));
+}
+
 /// Evaluates `rules` over every event of `files` (in parallel, one file per
 /// task); `progress` is called with the number of files done.
 pub fn hunt_files(
@@ -159,18 +200,9 @@ pub fn hunt_files(
             let mut sink = |batch: Vec<Event>| {
                 for ev in batch {
                     events += 1;
-                    if !in_range(opts, &ev) {
-                        continue;
-                    }
-                    let dets = rules.detect(&ev);
-                    if dets.is_empty() {
-                        continue;
-                    }
-                    let hits = dets.iter().cloned().map(crate::rules::hit).collect();
-                    found.extend(findings(opts, &ev, file, hits));
-                    if correlate {
-                        detected.push((ev, file.clone(), dets));
-                    }
+                    let (f, det) = detect_one(rules, opts, ev, file, correlate);
+                    found.extend(f);
+                    detected.extend(det);
                 }
                 Ok(())
             };
@@ -198,17 +230,7 @@ pub fn hunt_files(
         detected.extend(det);
         report.failed_files.extend(failed);
     }
-    // Correlation is stateful: feed the detections in time order.
-    if let Some(mut correlator) = rules.correlator() {
-        detected.sort_by_key(|(ev, _, _)| ev.time_ns);
-        for (ev, file, dets) in detected {
-            let hits = correlator.feed(&ev, dets);
-            report.findings.extend(findings(opts, &ev, &file, hits));
-        }
-    }
-    report
-        .findings
-        .sort_by(|a, b| a.time_ns.cmp(&b.time_ns).then_with(|| a.rule.cmp(&b.rule)));
+    correlate_and_sort(rules, opts, detected, &mut report);
     report
 }
 
@@ -229,18 +251,7 @@ pub fn hunt_events<E>(
     let mut run = |batch: &mut Vec<(PathBuf, Event)>, report: &mut HuntReport| {
         let results: Vec<(Vec<Finding>, Option<Detected>)> = batch
             .par_drain(..)
-            .map(|(origin, ev)| {
-                if !in_range(opts, &ev) {
-                    return (Vec::new(), None);
-                }
-                let dets = rules.detect(&ev);
-                if dets.is_empty() {
-                    return (Vec::new(), None);
-                }
-                let hits = dets.iter().cloned().map(crate::rules::hit).collect();
-                let found = findings(opts, &ev, &origin, hits);
-                (found, correlate.then_some((ev, origin, dets)))
-            })
+            .map(|(origin, ev)| detect_one(rules, opts, ev, &origin, correlate))
             .collect();
         for (found, det) in results {
             report.findings.extend(found);
@@ -257,15 +268,6 @@ pub fn hunt_events<E>(
     }
     run(&mut batch, &mut report);
     progress(report.events);
-    if let Some(mut correlator) = rules.correlator() {
-        detected.sort_by_key(|(ev, _, _)| ev.time_ns);
-        for (ev, origin, dets) in detected {
-            let hits = correlator.feed(&ev, dets);
-            report.findings.extend(findings(opts, &ev, &origin, hits));
-        }
-    }
-    report
-        .findings
-        .sort_by(|a, b| a.time_ns.cmp(&b.time_ns).then_with(|| a.rule.cmp(&b.rule)));
+    correlate_and_sort(rules, opts, detected, &mut report);
     Ok(report)
 }

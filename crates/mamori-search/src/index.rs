@@ -208,28 +208,21 @@ impl Index {
             }
             Err(e) => return Err(e.into()),
         };
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
-        let f = fields_of(&index)?;
-        let upto = payload_upto(&index);
-        Ok(Index {
-            inner: Arc::new(Inner {
-                path: dir.to_owned(),
-                index,
-                reader,
-                writer: Some(Mutex::new(writer)),
-                f,
-                indexed_upto: AtomicU64::new(upto),
-            }),
-        })
+        Index::assemble(dir, index, Some(writer))
     }
 
     /// Opens the index for searching only (while `mamori serve` writes it).
     pub fn open_read_only(dir: &Path) -> Result<Index, SearchError> {
         let index = tantivy::Index::open_in_dir(dir)?;
         register_tokenizers(&index);
+        Index::assemble(dir, index, None)
+    }
+
+    fn assemble(
+        dir: &Path,
+        index: tantivy::Index,
+        writer: Option<IndexWriter>,
+    ) -> Result<Index, SearchError> {
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -241,7 +234,7 @@ impl Index {
                 path: dir.to_owned(),
                 index,
                 reader,
-                writer: None,
+                writer: writer.map(Mutex::new),
                 f,
                 indexed_upto: AtomicU64::new(upto),
             }),

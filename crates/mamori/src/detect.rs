@@ -21,6 +21,19 @@ pub enum RulesAction {
     },
 }
 
+fn rules_summary(lang: Lang, report: &mamori_detect::LoadReport) -> String {
+    tf(
+        lang,
+        "rules.summary",
+        &[
+            ("files", &report.files.to_string()),
+            ("loaded", &report.rules_loaded.to_string()),
+            ("failed", &report.failed.len().to_string()),
+            ("ratio", &format!("{:.1}", report.loaded_ratio() * 100.0)),
+        ],
+    )
+}
+
 pub fn rules(action: RulesAction, lang: Lang) -> Result<ExitCode> {
     match action {
         RulesAction::Check { paths } => {
@@ -38,19 +51,7 @@ pub fn rules(action: RulesAction, lang: Lang) -> Result<ExitCode> {
                     )
                 );
             }
-            println!(
-                "{}",
-                tf(
-                    lang,
-                    "rules.summary",
-                    &[
-                        ("files", &report.files.to_string()),
-                        ("loaded", &report.rules_loaded.to_string()),
-                        ("failed", &report.failed.len().to_string()),
-                        ("ratio", &format!("{:.1}", report.loaded_ratio() * 100.0)),
-                    ]
-                )
-            );
+            println!("{}", rules_summary(lang, &report));
             if report.correlations > 0 {
                 println!(
                     "{}",
@@ -121,19 +122,7 @@ pub fn hunt(cfg: &crate::config::Config, args: HuntArgs, lang: Lang) -> Result<E
     };
     let (rules, report) = RuleSet::load(&args.rules, !args.no_builtin)?;
     if !report.failed.is_empty() {
-        eprintln!(
-            "{}",
-            tf(
-                lang,
-                "rules.summary",
-                &[
-                    ("files", &report.files.to_string()),
-                    ("loaded", &report.rules_loaded.to_string()),
-                    ("failed", &report.failed.len().to_string()),
-                    ("ratio", &format!("{:.1}", report.loaded_ratio() * 100.0)),
-                ]
-            )
-        );
+        eprintln!("{}", rules_summary(lang, &report));
     }
     let result = if args.store {
         hunt_store(cfg, &rules, &opts)?

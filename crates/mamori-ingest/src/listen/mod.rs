@@ -228,16 +228,9 @@ impl ListenerContext {
             received_ns: now_ns(),
             peer: Some(peer),
         };
-        let limit = settings.max_message_bytes.min(self.max_message_bytes);
-        let mut ev = if limit < settings.max_message_bytes {
-            let s = SourceSettings {
-                max_message_bytes: limit,
-                ..(*settings).clone()
-            };
-            decode(bytes, &s, &rx)
-        } else {
-            decode(bytes, &settings, &rx)
-        };
+        // Each source's settings carry its size limit; stream frames were
+        // already cut to `max_message_bytes` by the framer.
+        let mut ev = decode(bytes, &settings, &rx);
         if truncated {
             ev.flags.insert(Flags::TRUNCATED);
         }

@@ -1,0 +1,27 @@
+# Shared by the benchmark scripts (sourced, not run).
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_mamori DIR: starts `mamori serve` with data in DIR/data, syslog TCP on
+# $MP and plain HTTP on $HP (both chosen here), and waits until it answers.
+# Sets MP, HP, MPID; logs to DIR/serve.log.
+start_mamori() {
+  local dir=$1
+  MP=$(free_port); HP=$(free_port)
+  cat > "$dir/mamori.toml" <<CONF
+data_dir = "$dir/data"
+[listen]
+syslog_udp = ""
+syslog_tcp = "127.0.0.1:$MP"
+syslog_tls = ""
+http = "127.0.0.1:$HP"
+http_tls = false
+metrics_public = true
+CONF
+  MAMORI_LANG=en target/release/mamori serve --config "$dir/mamori.toml" >/dev/null 2>"$dir/serve.log" &
+  MPID=$!
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HP/healthz" >/dev/null && break; sleep 0.1; done
+}
+
+# metric NAME: the value of one metric of the running mamori.
+metric() { curl -fs "http://127.0.0.1:$HP/metrics" | awk -v m="$1" '$1==m {print $2}'; }
