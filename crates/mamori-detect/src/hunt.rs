@@ -85,7 +85,7 @@ const KEY_FIELDS: &[&str] = &[
     "ScriptBlockText",
 ];
 
-fn key_fields(ev: &Event) -> Vec<(String, String)> {
+pub(crate) fn key_fields(ev: &Event) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for k in KEY_FIELDS {
         if let Some(v) = ev.fields.get(k) {
@@ -168,7 +168,7 @@ fn correlate_and_sort(
     if let Some(mut correlator) = rules.correlator() {
         detected.sort_by_key(|(ev, _, _)| ev.time_ns);
         for (ev, origin, dets) in detected {
-            let hits = correlator.feed(&ev, dets);
+            let hits = correlator.feed(&ev, None, dets);
             report.findings.extend(findings(opts, &ev, &origin, hits));
         }
     }

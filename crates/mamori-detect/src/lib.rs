@@ -30,10 +30,14 @@
 //! assert_eq!(hits[0].title, "Shadow copies deleted");
 //! ```
 
+pub mod alerts;
 mod event;
 mod hunt;
+pub mod ioc;
+mod live;
 mod rules;
 
 pub use event::SigmaEvent;
 pub use hunt::{Finding, HuntOptions, HuntReport, hunt_events, hunt_files, level_rank};
-pub use rules::{Correlator, LoadReport, RuleHit, RuleSet, builtin_rules};
+pub use live::{BatchOutcome, LiveDetector, LiveOptions, entities};
+pub use rules::{Correlator, LoadReport, RuleHit, RuleInfo, RuleSet, builtin_rules};

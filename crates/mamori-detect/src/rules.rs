@@ -46,12 +46,65 @@ pub struct RuleHit {
     pub level: &'static str,
     /// The rule's tags (ATT&CK techniques and the like).
     pub tags: Vec<String>,
+    /// Whether a correlation rule fired (not a detection rule).
+    pub correlation: bool,
+    /// For a correlation: the group-by fields and their values.
+    pub group: Vec<(String, String)>,
+    /// For a correlation fed with sequence numbers: the events that made it fire.
+    pub event_seqs: Vec<u64>,
+}
+
+impl RuleHit {
+    /// The rule's id, or its title when it has none.
+    pub fn key(&self) -> &str {
+        self.id.as_deref().unwrap_or(&self.title)
+    }
+}
+
+/// What the console and alerts show about a rule.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RuleInfo {
+    /// Rule id, or the title when it has none.
+    pub key: String,
+    /// Title.
+    pub title: String,
+    /// Japanese title (`title_ja:`), if given.
+    pub title_ja: Option<String>,
+    /// Level.
+    pub level: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// What to do, in Japanese (`response_ja:`).
+    pub response_ja: Option<String>,
+    /// What to do, in English (`response_en:`).
+    pub response_en: Option<String>,
+    /// Known false positives.
+    pub falsepositives: Vec<String>,
+    /// References.
+    pub references: Vec<String>,
+    /// The file it came from (`builtin/…` for the built-in pack).
+    pub file: String,
+    /// Whether it is a correlation rule.
+    pub correlation: bool,
+}
+
+/// The value of a top-level one-line `key: value` in a rule file (for
+/// mamori's own keys, which rsigma does not keep for correlation rules).
+fn top_level_scalar(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(key)?.strip_prefix(':')?;
+        let v = rest.trim().trim_matches(|c| c == '\'' || c == '"').trim();
+        (!v.is_empty() && v != "|" && v != ">").then(|| v.to_owned())
+    })
 }
 
 /// Compiled rules, ready to evaluate events.
 pub struct RuleSet {
     engine: Engine,
     correlations: Vec<CorrelationRule>,
+    info: Vec<RuleInfo>,
 }
 
 /// The stateful side of a rule set: feeds detections, in time order, to the
@@ -60,26 +113,92 @@ pub struct Correlator {
     engine: CorrelationEngine,
 }
 
+/// An event as the correlation engine sees it, carrying its store
+/// sequence number as `_id` so a firing correlation names its events.
+struct Numbered<'a> {
+    ev: SigmaEvent<'a>,
+    seq: Option<u64>,
+}
+
+impl rsigma_eval::event::Event for Numbered<'_> {
+    fn get_field(&self, path: &str) -> Option<rsigma_eval::event::EventValue<'_>> {
+        self.ev.get_field(path)
+    }
+    fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
+        self.ev.any_string_value(pred)
+    }
+    fn all_string_values(&self) -> Vec<std::borrow::Cow<'_, str>> {
+        self.ev.all_string_values()
+    }
+    fn to_json(&self) -> serde_json::Value {
+        // Only read for the event reference; the fields are not needed.
+        serde_json::json!({ "_id": self.seq.map(|s| s.to_string()) })
+    }
+}
+
 impl Correlator {
     /// Feeds one event's detections (from [`RuleSet::detect`]) at its time;
-    /// returns the correlation rules that fire.
-    pub fn feed(&mut self, ev: &Event, detections: Vec<EvaluationResult>) -> Vec<RuleHit> {
+    /// returns the correlation rules that fire. With `seq` (the event's
+    /// store sequence number) a firing names the events that made it.
+    pub fn feed(
+        &mut self,
+        ev: &Event,
+        seq: Option<u64>,
+        detections: Vec<EvaluationResult>,
+    ) -> Vec<RuleHit> {
         let ts = ev.time_ns.div_euclid(1_000_000_000);
+        let numbered = Numbered {
+            ev: SigmaEvent(ev),
+            seq,
+        };
         self.engine
-            .process_with_detections(&SigmaEvent(ev), detections, ts)
+            .process_with_detections(&numbered, detections, ts)
             .into_iter()
             .filter(|r| r.is_correlation())
             .map(hit)
             .collect()
     }
+
+    /// The correlation state (open windows per group), to save.
+    pub fn save(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.engine.export_state()).unwrap_or_default()
+    }
+
+    /// Restores state made by [`Correlator::save`]; false (and nothing
+    /// restored) if it is unreadable or from an incompatible version.
+    pub fn restore(&mut self, saved: &[u8]) -> bool {
+        match serde_json::from_slice::<rsigma_eval::CorrelationSnapshot>(saved) {
+            Ok(s) => self.engine.import_state(s),
+            Err(_) => false,
+        }
+    }
+
+    /// Group states held.
+    pub fn state_count(&self) -> usize {
+        self.engine.state_count()
+    }
 }
 
 pub(crate) fn hit(r: EvaluationResult) -> RuleHit {
+    let (group, event_seqs) = match &r.body {
+        rsigma_eval::result::ResultBody::Correlation(c) => (
+            c.group_key.clone(),
+            c.event_refs
+                .iter()
+                .flatten()
+                .filter_map(|e| e.id.as_deref()?.parse().ok())
+                .collect(),
+        ),
+        _ => (Vec::new(), Vec::new()),
+    };
     RuleHit {
+        correlation: r.is_correlation(),
         title: r.header.rule_title,
         id: r.header.rule_id,
         level: r.header.level.map(|l| l.as_str()).unwrap_or(""),
         tags: r.header.tags,
+        group,
+        event_seqs,
     }
 }
 
@@ -162,6 +281,7 @@ impl RuleSet {
             ..LoadReport::default()
         };
         let mut rules: Vec<(usize, SigmaRule)> = Vec::new();
+        let mut info = Vec::new();
         let mut correlations: Vec<(usize, CorrelationRule)> = Vec::new();
         for (i, (path, text)) in sources.iter().enumerate() {
             match parse_sigma_yaml(text) {
@@ -187,12 +307,49 @@ impl RuleSet {
                 .push((file.unwrap_or_default(), e.to_string()));
         }
         report.rules_loaded = rules.len() - errors.len();
+        for (n, (i, r)) in rules.iter().enumerate() {
+            if errors.iter().any(|(idx, _)| *idx == n) {
+                continue;
+            }
+            let text = &sources[*i].1;
+            info.push(RuleInfo {
+                key: r.id.clone().unwrap_or_else(|| r.title.clone()),
+                title: r.title.clone(),
+                title_ja: top_level_scalar(text, "title_ja"),
+                level: r.level.map(|l| l.as_str()).unwrap_or("").to_owned(),
+                tags: r.tags.clone(),
+                description: r.description.clone(),
+                response_ja: top_level_scalar(text, "response_ja"),
+                response_en: top_level_scalar(text, "response_en"),
+                falsepositives: r.falsepositives.clone(),
+                references: r.references.clone(),
+                file: sources[*i].0.display().to_string(),
+                correlation: false,
+            });
+        }
         // Keep the correlations that compile.
         let mut check = CorrelationEngine::new(CorrelationConfig::default());
         let mut kept = Vec::new();
         for (i, c) in correlations {
             match check.add_correlation(&c) {
-                Ok(()) => kept.push(c),
+                Ok(()) => {
+                    let text = &sources[i].1;
+                    info.push(RuleInfo {
+                        key: c.id.clone().unwrap_or_else(|| c.title.clone()),
+                        title: c.title.clone(),
+                        title_ja: top_level_scalar(text, "title_ja"),
+                        level: c.level.map(|l| l.as_str()).unwrap_or("").to_owned(),
+                        tags: c.tags.clone(),
+                        description: c.description.clone(),
+                        response_ja: top_level_scalar(text, "response_ja"),
+                        response_en: top_level_scalar(text, "response_en"),
+                        falsepositives: c.falsepositives.clone(),
+                        references: c.references.clone(),
+                        file: sources[i].0.display().to_string(),
+                        correlation: true,
+                    });
+                    kept.push(c)
+                }
                 Err(e) => report.failed.push((sources[i].0.clone(), e.to_string())),
             }
         }
@@ -201,6 +358,7 @@ impl RuleSet {
             RuleSet {
                 engine,
                 correlations: kept,
+                info,
             },
             report,
         )
@@ -248,6 +406,16 @@ impl RuleSet {
         out
     }
 
+    /// What is known about each loaded rule (detections, then correlations).
+    pub fn rules(&self) -> &[RuleInfo] {
+        &self.info
+    }
+
+    /// One rule by id (or title, for rules without an id).
+    pub fn rule(&self, key: &str) -> Option<&RuleInfo> {
+        self.info.iter().find(|r| r.key == key)
+    }
+
     /// Whether the set holds correlation rules.
     pub fn has_correlations(&self) -> bool {
         !self.correlations.is_empty()
@@ -259,6 +427,8 @@ impl RuleSet {
             return None;
         }
         let mut engine = CorrelationEngine::new(CorrelationConfig::default());
+        engine.set_correlation_event_mode(rsigma_eval::CorrelationEventMode::Refs);
+        engine.set_max_correlation_events(100);
         for c in &self.correlations {
             // They compiled when the set was loaded.
             let _ = engine.add_correlation(c);
