@@ -8,9 +8,11 @@ use rayon::prelude::*;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Filters of a hunt.
+/// Filters of a hunt, and IOC lists to match besides the rules.
 #[derive(Debug, Clone, Default)]
 pub struct HuntOptions {
+    /// Indicators to look for in every event (IOC matches are `high`).
+    pub iocs: crate::ioc::IocSet,
     /// Only rules at this level or above (`low`, `medium`, `high`, `critical`).
     pub min_level: Option<String>,
     /// Only events at or after this time, ns.
@@ -149,11 +151,24 @@ fn detect_one(
         return (Vec::new(), None);
     }
     let dets = rules.detect(&ev);
-    if dets.is_empty() {
+    let iocs = opts.iocs.matches(&ev);
+    if dets.is_empty() && iocs.is_empty() {
         return (Vec::new(), None);
     }
-    let hits = dets.iter().cloned().map(crate::rules::hit).collect();
+    let mut hits: Vec<crate::RuleHit> = dets.iter().cloned().map(crate::rules::hit).collect();
+    hits.extend(iocs.into_iter().map(|m| crate::RuleHit {
+        title: format!("IOC {} {} ({})", m.kind.as_str(), m.indicator, m.list),
+        id: None,
+        level: "high",
+        tags: vec!["ioc".into(), format!("ioc.{}", m.kind.as_str())],
+        correlation: false,
+        group: Vec::new(),
+        event_seqs: Vec::new(),
+    }));
     let found = findings(opts, &ev, origin, hits);
+    if dets.is_empty() {
+        return (found, None);
+    }
     (found, correlate.then(|| (ev, origin.to_owned(), dets)))
 }
 

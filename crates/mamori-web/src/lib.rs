@@ -28,6 +28,7 @@
 //! assert!(String::from_utf8(out).unwrap().contains("\"seq\":1"));
 //! ```
 
+mod alerts;
 pub mod output;
 pub mod tokens;
 
@@ -36,7 +37,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query as QueryParams, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use mamori_event::now_ns;
 use mamori_i18n::{Lang, t, tf};
 use mamori_ingest::decode::{Received, SourceSettings, decode};
@@ -71,6 +72,10 @@ pub struct ApiState {
     pub lang: Lang,
     /// Largest ingest body accepted, bytes.
     pub max_body_bytes: usize,
+    /// The alert database.
+    pub alerts: mamori_detect::alerts::AlertStore,
+    /// What is known about the loaded rules (for alert details).
+    pub rules: Arc<Vec<mamori_detect::RuleInfo>>,
 }
 
 /// The API router.
@@ -84,6 +89,17 @@ pub fn router(state: ApiState) -> Router {
             post(ingest).layer(DefaultBodyLimit::max(limit)),
         )
         .route("/api/v1/search", get(search))
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/{id}", get(alerts::show))
+        .route("/api/v1/alerts/{id}/{action}", post(alerts::act))
+        .route(
+            "/api/v1/suppressions",
+            get(alerts::suppressions).post(alerts::add_suppression),
+        )
+        .route(
+            "/api/v1/suppressions/{id}",
+            delete(alerts::remove_suppression),
+        )
         .with_state(state)
 }
 
@@ -98,6 +114,17 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then_some(token.trim())
+}
+
+/// An API (not ingest) token; returns its name.
+#[allow(clippy::result_large_err)] // the error is the response itself, returned at once
+fn authorize_api(st: &ApiState, headers: &HeaderMap) -> Result<String, Response> {
+    let token = bearer(headers).unwrap_or("");
+    match st.tokens.check(token) {
+        Some(r) if r.kind == TokenKind::Api => Ok(r.name),
+        Some(_) => Err(error(StatusCode::FORBIDDEN, t(st.lang, "api.forbidden"))),
+        None => authorize(st, headers).map(|_| String::new()),
+    }
 }
 
 #[allow(clippy::result_large_err)] // the error is the response itself, returned at once

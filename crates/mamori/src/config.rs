@@ -17,6 +17,7 @@ pub struct Config {
     pub store: StoreCfg,
     pub limits: Limits,
     pub checkpoint: CheckpointCfg,
+    pub detect: DetectCfg,
     pub defaults: SourceDefaults,
     #[serde(rename = "source")]
     pub sources: Vec<SourceCfg>,
@@ -77,6 +78,23 @@ pub struct CheckpointCfg {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct DetectCfg {
+    /// Whether `serve` evaluates every stored event.
+    pub enabled: bool,
+    /// Whether the built-in hospital pack is loaded.
+    pub builtin_rules: bool,
+    /// Rule files or folders (for example a SigmaHQ checkout's rules/windows).
+    pub rules: Vec<PathBuf>,
+    /// IOC list files (plain text or CSV).
+    pub ioc: Vec<PathBuf>,
+    /// Repeats of one rule on one entity within this many minutes update one alert.
+    pub dedup_window_minutes: u64,
+    /// Rules below this level feed correlations but raise no alert.
+    pub min_level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SourceDefaults {
     pub timezone: String,
     pub encoding: String,
@@ -108,6 +126,7 @@ impl Default for Config {
             store: StoreCfg::default(),
             limits: Limits::default(),
             checkpoint: CheckpointCfg::default(),
+            detect: DetectCfg::default(),
             defaults: SourceDefaults::default(),
             sources: Vec::new(),
         }
@@ -149,6 +168,18 @@ impl Default for CheckpointCfg {
         CheckpointCfg {
             syslog_target: String::new(),
             interval_minutes: 60,
+        }
+    }
+}
+impl Default for DetectCfg {
+    fn default() -> Self {
+        DetectCfg {
+            enabled: true,
+            builtin_rules: true,
+            rules: Vec::new(),
+            ioc: Vec::new(),
+            dedup_window_minutes: 60,
+            min_level: "low".into(),
         }
     }
 }
@@ -205,6 +236,12 @@ impl Config {
                 parse_cidr(a).with_context(|| format!("source {}", s.name))?;
             }
             self.settings_for(s)?;
+        }
+        if mamori_detect::level_rank(&self.detect.min_level) == 0 {
+            bail!(
+                "detect.min_level = {:?}: use informational, low, medium, high or critical",
+                self.detect.min_level
+            );
         }
         for (what, addr) in [
             ("listen.syslog_udp", &self.listen.syslog_udp),

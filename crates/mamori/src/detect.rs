@@ -80,6 +80,9 @@ pub struct HuntArgs {
     /// Leave out the built-in hospital pack.
     #[arg(long)]
     no_builtin: bool,
+    /// IOC list files (IPs, CIDRs, domains, URLs, hashes; text or CSV) to look for too.
+    #[arg(long)]
+    ioc: Vec<PathBuf>,
     /// .evtx and .jsonl files or folders to hunt in.
     paths: Vec<PathBuf>,
     /// Hunt over the events stored in mamori's data directory instead
@@ -115,7 +118,23 @@ pub fn hunt(cfg: &crate::config::Config, args: HuntArgs, lang: Lang) -> Result<E
             .map(|s| mamori_search::parse_time_bound(s, now).map_err(|e| anyhow::anyhow!("{e}")))
             .transpose()
     };
+    let (iocs, ioc_report) = mamori_detect::ioc::IocSet::load(&args.ioc)?;
+    for (path, line, text) in ioc_report.skipped.iter().take(20) {
+        eprintln!(
+            "{}",
+            tf(
+                lang,
+                "detect.ioc_skipped",
+                &[
+                    ("path", &path.display().to_string()),
+                    ("line", &line.to_string()),
+                    ("text", text)
+                ]
+            )
+        );
+    }
     let opts = HuntOptions {
+        iocs,
         min_level: args.level.clone(),
         from_ns: bound(&args.from)?,
         to_ns: bound(&args.to)?,

@@ -1,6 +1,7 @@
 //! `mamori`: the one binary. It only wires the crates together: configuration
 //! and flags in, the listeners, store, index and API started and connected.
 
+mod alerts;
 mod commands;
 mod config;
 mod detect;
@@ -54,6 +55,11 @@ enum Command {
     },
     /// Hunt with Sigma rules over .evtx and .jsonl files (all cores).
     Hunt(detect::HuntArgs),
+    /// Alerts of live detection: list, show, ack, close, suppress.
+    Alerts {
+        #[command(subcommand)]
+        action: alerts::AlertsAction,
+    },
     /// Ingest and API tokens.
     Token {
         #[command(subcommand)]
@@ -110,6 +116,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Reindex => commands::reindex(&cfg, lang).map(|_| ok),
         Command::Rules { action } => detect::rules(action, lang),
         Command::Hunt(args) => detect::hunt(&cfg, args, lang),
+        Command::Alerts { action } => alerts::run(&cfg, action, lang).map(|_| ok),
         Command::Token { action } => commands::token(&cfg, action, lang).map(|_| ok),
         Command::Config { action } => commands::config(action, lang).map(|_| ok),
     }
