@@ -40,6 +40,8 @@ pub struct Finding {
     pub key_fields: Vec<(String, String)>,
     /// The file the event came from.
     pub file: PathBuf,
+    /// The Windows event record number, when the event has one.
+    pub record_id: Option<i64>,
 }
 
 /// What a hunt found.
@@ -134,6 +136,7 @@ fn findings(
             computer: ev.host.clone(),
             key_fields: key_fields(ev),
             file: origin.to_owned(),
+            record_id: ev.fields.get("EventRecordID").and_then(|v| v.as_i64()),
         })
         .collect()
 }

@@ -573,4 +573,34 @@ level: high
             .insert("CommandLine", "powershell -enc aGVsbG8gd29ybGQ=");
         assert!(rules.evaluate(&ev).is_empty());
     }
+
+    #[test]
+    fn only_deletions_are_registry_delete_events() {
+        let rule = r#"
+title: RunMRU deleted
+logsource: { product: windows, category: registry_delete }
+detection:
+  sel: { TargetObject|endswith: '\Explorer\RunMRU' }
+  condition: sel
+level: high
+"#;
+        let (rules, _) = RuleSet::from_sources(&[("t.yml".into(), rule.to_owned())]);
+        let ev = |event_type: &str| {
+            let mut ev = Event::new(Vec::new());
+            ev.logsource = mamori_event::LogSource::new(
+                Some("windows"),
+                Some("sysmon"),
+                Some("registry_event"),
+            );
+            ev.fields.push("EventID", 12i64);
+            ev.fields.push("EventType", event_type);
+            ev.fields.push(
+                "TargetObject",
+                "HKU\\S-1-5-21-1\\Software\\Microsoft\\Windows\\CurrentVersion\\Explorer\\RunMRU",
+            );
+            ev
+        };
+        assert_eq!(rules.evaluate(&ev("DeleteKey")).len(), 1);
+        assert!(rules.evaluate(&ev("CreateKey")).is_empty());
+    }
 }

@@ -193,6 +193,7 @@ pub fn hunt(cfg: &crate::config::Config, args: HuntArgs, lang: Lang) -> Result<E
                     "timestamp": mamori_event::format_rfc3339(f.time_ns),
                     "rule": f.rule, "rule_id": f.rule_id, "level": f.level, "tags": f.tags,
                     "computer": f.computer, "fields": fields, "file": f.file.display().to_string(),
+                    "record_id": f.record_id,
                 });
                 writeln!(out, "{j}")?;
             }

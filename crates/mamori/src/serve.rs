@@ -673,10 +673,10 @@ async fn follow_store_detect(
         let upto = *committed.borrow_and_update();
         if let Some(d) = detector.take() {
             if d.next_seq() < upto {
-                let (s, m) = (store.clone(), metrics.clone());
+                let (s, m, stop) = (store.clone(), metrics.clone(), shutdown.clone());
                 let r = tokio::task::spawn_blocking(move || {
                     let mut d = d;
-                    let result = detect_range(&s, &mut d, upto, BATCH, &m);
+                    let result = detect_range(&s, &mut d, upto, BATCH, &m, &stop);
                     (d, result)
                 })
                 .await;
@@ -717,6 +717,7 @@ fn detect_range(
     upto: u64,
     batch_size: usize,
     m: &DetectMetrics,
+    stop: &CancellationToken,
 ) -> Result<()> {
     let mut batch = Vec::with_capacity(batch_size);
     let flush = |batch: &mut Vec<(u64, Event)>, d: &mut LiveDetector| -> Result<()> {
@@ -740,6 +741,10 @@ fn detect_range(
         batch.push((seq, ev));
         if batch.len() == batch_size {
             flush(&mut batch, d)?;
+            // Stop between batches: what is left resumes at the next start.
+            if stop.is_cancelled() {
+                return Ok(());
+            }
         }
     }
     flush(&mut batch, d)
