@@ -333,6 +333,9 @@ CREATE TABLE IF NOT EXISTS suppressions (
     expires INTEGER,
     hits INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS disabled_rules (
+    key TEXT PRIMARY KEY
+);
 CREATE TABLE IF NOT EXISTS detector_state (
     key TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -418,6 +421,30 @@ impl AlertStore {
             }
             tx.commit()?;
             Ok(out)
+        })
+    }
+
+    /// Turns a rule on or off for live detection (by rule key).
+    pub fn set_rule_enabled(&self, key: &str, enabled: bool) -> Result<(), AlertError> {
+        self.with(|conn| {
+            if enabled {
+                conn.execute("DELETE FROM disabled_rules WHERE key = ?1", [key])?;
+            } else {
+                conn.execute(
+                    "INSERT OR IGNORE INTO disabled_rules(key) VALUES (?1)",
+                    [key],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Keys of the rules turned off.
+    pub fn disabled_rules(&self) -> Result<std::collections::HashSet<String>, AlertError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT key FROM disabled_rules")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect()
         })
     }
 

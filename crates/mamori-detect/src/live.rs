@@ -172,6 +172,7 @@ impl LiveDetector {
             return Ok(BatchOutcome::default());
         };
         let suppressions = self.alerts.suppressions(false)?;
+        let disabled = self.alerts.disabled_rules()?;
         let (rules, iocs) = (&self.rules, &self.iocs);
         let found: Vec<_> = batch
             .par_iter()
@@ -197,7 +198,7 @@ impl LiveDetector {
             }
             let mut candidates: Vec<AlertHit> = rule_hits
                 .into_iter()
-                .filter(|h| level_rank(h.level) >= self.min_rank)
+                .filter(|h| level_rank(h.level) >= self.min_rank && !disabled.contains(h.key()))
                 .map(|h| rule_alert(h, ev, seq, &ent))
                 .collect();
             candidates.extend(ioc_matches.into_iter().map(|m| ioc_alert(m, ev, seq, &ent)));

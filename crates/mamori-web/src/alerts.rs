@@ -2,10 +2,11 @@
 //! silence a rule for known-good events. Every route needs an API token;
 //! the token's name is recorded as who acted.
 
+use crate::users::Role;
 use crate::{ApiState, error};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use mamori_detect::alerts::{AlertError, AlertQuery, AlertStatus, NewSuppression};
 use mamori_i18n::{t, tf};
@@ -53,10 +54,11 @@ pub struct AlertParams {
 
 pub(crate) async fn list(
     State(st): State<ApiState>,
+    method: Method,
     headers: HeaderMap,
     Query(p): Query<AlertParams>,
 ) -> Response {
-    if let Err(r) = crate::authorize_api(&st, &headers) {
+    if let Err(r) = crate::principal(&st, &method, &headers, Role::Viewer) {
         return r;
     }
     let status = match p.status.as_deref().filter(|s| !s.is_empty() && *s != "all") {
@@ -102,10 +104,11 @@ pub(crate) async fn list(
 
 pub(crate) async fn show(
     State(st): State<ApiState>,
+    method: Method,
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    if let Err(r) = crate::authorize_api(&st, &headers) {
+    if let Err(r) = crate::principal(&st, &method, &headers, Role::Viewer) {
         return r;
     }
     let (db, store) = (st.alerts.clone(), st.store.clone());
@@ -148,14 +151,18 @@ pub struct ActionBody {
 
 pub(crate) async fn act(
     State(st): State<ApiState>,
+    method: Method,
     headers: HeaderMap,
+    peer: Option<axum::Extension<crate::Peer>>,
     Path((id, action)): Path<(i64, String)>,
     body: Option<Json<ActionBody>>,
 ) -> Response {
-    let actor = match crate::authorize_api(&st, &headers) {
-        Ok(name) => format!("token:{name}"),
+    let actor = match crate::principal(&st, &method, &headers, Role::Analyst) {
+        Ok(p) => p.name,
         Err(r) => return r,
     };
+    let peer = peer.map(|p| p.0.0.ip());
+    let who = actor.clone();
     let body = body.map(|b| b.0).unwrap_or_default();
     let db = st.alerts.clone();
     let r = match action.as_str() {
@@ -191,6 +198,16 @@ pub(crate) async fn act(
             );
         }
     };
+    let outcome = if r.is_ok() { "success" } else { "failure" };
+    crate::console::audit(
+        &st,
+        &who,
+        &format!("alert-{action}"),
+        &id.to_string(),
+        outcome,
+        peer,
+    )
+    .await;
     if let Err(r) = r {
         return r;
     }
@@ -201,8 +218,12 @@ pub(crate) async fn act(
     }
 }
 
-pub(crate) async fn suppressions(State(st): State<ApiState>, headers: HeaderMap) -> Response {
-    if let Err(r) = crate::authorize_api(&st, &headers) {
+pub(crate) async fn suppressions(
+    State(st): State<ApiState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = crate::principal(&st, &method, &headers, Role::Viewer) {
         return r;
     }
     let db = st.alerts.clone();
@@ -228,13 +249,25 @@ pub struct SuppressionBody {
 
 pub(crate) async fn add_suppression(
     State(st): State<ApiState>,
+    method: Method,
     headers: HeaderMap,
+    peer: Option<axum::Extension<crate::Peer>>,
     Json(b): Json<SuppressionBody>,
 ) -> Response {
-    let actor = match crate::authorize_api(&st, &headers) {
-        Ok(name) => format!("token:{name}"),
+    let actor = match crate::principal(&st, &method, &headers, Role::Analyst) {
+        Ok(p) => p.name,
         Err(r) => return r,
     };
+    let target = b.rule.clone();
+    crate::console::audit(
+        &st,
+        &actor,
+        "suppression-add",
+        &target,
+        "requested",
+        peer.map(|p| p.0.0.ip()),
+    )
+    .await;
     let s = NewSuppression {
         rule: b.rule,
         conditions: b.conditions.into_iter().collect(),
@@ -253,12 +286,24 @@ pub(crate) async fn add_suppression(
 
 pub(crate) async fn remove_suppression(
     State(st): State<ApiState>,
+    method: Method,
     headers: HeaderMap,
+    peer: Option<axum::Extension<crate::Peer>>,
     Path(id): Path<i64>,
 ) -> Response {
-    if let Err(r) = crate::authorize_api(&st, &headers) {
-        return r;
-    }
+    let actor = match crate::principal(&st, &method, &headers, Role::Analyst) {
+        Ok(p) => p.name,
+        Err(r) => return r,
+    };
+    crate::console::audit(
+        &st,
+        &actor,
+        "suppression-remove",
+        &id.to_string(),
+        "requested",
+        peer.map(|p| p.0.0.ip()),
+    )
+    .await;
     let db = st.alerts.clone();
     match blocking(&st, move || db.remove_suppression(id)).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),

@@ -29,8 +29,11 @@
 //! ```
 
 mod alerts;
+pub mod console;
 pub mod output;
 pub mod tokens;
+pub mod totp;
+pub mod users;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -76,6 +79,131 @@ pub struct ApiState {
     pub alerts: mamori_detect::alerts::AlertStore,
     /// What is known about the loaded rules (for alert details).
     pub rules: Arc<Vec<mamori_detect::RuleInfo>>,
+    /// Console users and sessions.
+    pub users: users::UserStore,
+    /// Whether session cookies are marked Secure (served over HTTPS).
+    pub secure_cookies: bool,
+    /// The listeners, as (what, address), for the sources page.
+    pub listeners: Arc<Vec<(String, String)>>,
+    /// The data directory (for the last verify result).
+    pub data_dir: std::path::PathBuf,
+}
+
+/// The peer address of a connection, put in each request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+/// Who is asking: a console session or an API token.
+#[derive(Debug, Clone)]
+pub(crate) struct Principal {
+    /// User name, or `token:NAME`.
+    pub name: String,
+    /// What they may do (API tokens act as analysts).
+    pub role: users::Role,
+    /// The session's CSRF token (empty for API tokens).
+    pub csrf: String,
+}
+
+/// The session cookie's value, if sent.
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == console::SESSION_COOKIE && !v.is_empty()).then_some(v)
+        })
+}
+
+/// Refuses a browser request from another site: when an `Origin` header
+/// is sent it must name this host.
+#[allow(clippy::result_large_err)]
+pub(crate) fn same_origin(st: &ApiState, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let ok = origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| !host.is_empty() && rest == host);
+    if ok {
+        Ok(())
+    } else {
+        Err(error(StatusCode::FORBIDDEN, t(st.lang, "api.csrf")))
+    }
+}
+
+/// Authenticates a request (API token or session cookie) and checks that
+/// its role is at least `need`. Requests that change something with a
+/// session must carry the session's CSRF token in `X-CSRF-Token` and come
+/// from this site.
+#[allow(clippy::result_large_err)]
+pub(crate) fn principal(
+    st: &ApiState,
+    method: &axum::http::Method,
+    headers: &HeaderMap,
+    need: users::Role,
+) -> Result<Principal, Response> {
+    let forbidden = || error(StatusCode::FORBIDDEN, t(st.lang, "api.forbidden"));
+    let p = if let Some(token) = bearer(headers) {
+        match st.tokens.check(token) {
+            Some(r) if r.kind == TokenKind::Api => Principal {
+                name: format!("token:{}", r.name),
+                role: users::Role::Analyst,
+                csrf: String::new(),
+            },
+            Some(_) => return Err(forbidden()),
+            None => return Err(unauthorized(st)),
+        }
+    } else if let Some(cookie) = session_cookie(headers) {
+        let s = match st.users.session(cookie) {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err(unauthorized(st)),
+            Err(e) => {
+                tracing::error!(error = %e, "session lookup");
+                return Err(unauthorized(st));
+            }
+        };
+        if !method.is_safe() {
+            same_origin(st, headers)?;
+            let sent = headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if sent.len() != s.csrf.len()
+                || sent
+                    .bytes()
+                    .zip(s.csrf.bytes())
+                    .fold(0u8, |a, (x, y)| a | (x ^ y))
+                    != 0
+            {
+                return Err(error(StatusCode::FORBIDDEN, t(st.lang, "api.csrf")));
+            }
+        }
+        Principal {
+            name: s.user,
+            role: s.role,
+            csrf: s.csrf,
+        }
+    } else {
+        return Err(unauthorized(st));
+    };
+    if p.role < need {
+        return Err(forbidden());
+    }
+    Ok(p)
+}
+
+fn unauthorized(st: &ApiState) -> Response {
+    let mut r = error(StatusCode::UNAUTHORIZED, t(st.lang, "api.unauthorized"));
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
 }
 
 /// The API router.
@@ -88,6 +216,27 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/ingest",
             post(ingest).layer(DefaultBodyLimit::max(limit)),
         )
+        .route("/", get(console::index))
+        .route("/assets/app.js", get(console::app_js))
+        .route("/assets/app.css", get(console::app_css))
+        .route("/favicon.svg", get(console::favicon))
+        .route("/api/v1/openapi.json", get(console::openapi))
+        .route("/api/v1/messages", get(console::messages))
+        .route("/api/v1/session", get(console::session))
+        .route("/api/v1/login", post(console::login))
+        .route("/api/v1/login/enroll", post(console::enroll))
+        .route("/api/v1/logout", post(console::logout))
+        .route("/api/v1/setup", post(console::setup))
+        .route(
+            "/api/v1/users",
+            get(console::list_users).post(console::add_user),
+        )
+        .route("/api/v1/users/{name}/{action}", post(console::user_action))
+        .route("/api/v1/dashboard", get(console::dashboard))
+        .route("/api/v1/sources", get(console::sources))
+        .route("/api/v1/rules", get(console::rules))
+        .route("/api/v1/rules/test", post(console::test_rule))
+        .route("/api/v1/rules/{key}/{action}", post(console::rule_action))
         .route("/api/v1/search", get(search))
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/alerts/{id}", get(alerts::show))
@@ -116,17 +265,6 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .then_some(token.trim())
 }
 
-/// An API (not ingest) token; returns its name.
-#[allow(clippy::result_large_err)] // the error is the response itself, returned at once
-fn authorize_api(st: &ApiState, headers: &HeaderMap) -> Result<String, Response> {
-    let token = bearer(headers).unwrap_or("");
-    match st.tokens.check(token) {
-        Some(r) if r.kind == TokenKind::Api => Ok(r.name),
-        Some(_) => Err(error(StatusCode::FORBIDDEN, t(st.lang, "api.forbidden"))),
-        None => authorize(st, headers).map(|_| String::new()),
-    }
-}
-
 #[allow(clippy::result_large_err)] // the error is the response itself, returned at once
 fn authorize(st: &ApiState, headers: &HeaderMap) -> Result<TokenKind, Response> {
     let unauthorized = || {
@@ -142,9 +280,13 @@ fn authorize(st: &ApiState, headers: &HeaderMap) -> Result<TokenKind, Response> 
         .ok_or_else(unauthorized)
 }
 
-async fn metrics(State(st): State<ApiState>, headers: HeaderMap) -> Response {
+async fn metrics(
+    State(st): State<ApiState>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+) -> Response {
     if !st.metrics_public
-        && let Err(r) = authorize(&st, &headers)
+        && let Err(r) = principal(&st, &method, &headers, users::Role::Viewer)
     {
         return r;
     }
@@ -237,15 +379,12 @@ pub struct SearchParams {
 
 async fn search(
     State(st): State<ApiState>,
+    method: axum::http::Method,
     headers: HeaderMap,
     QueryParams(p): QueryParams<SearchParams>,
 ) -> Response {
-    match authorize(&st, &headers) {
-        Ok(TokenKind::Api) => {}
-        Ok(TokenKind::Ingest { .. }) => {
-            return error(StatusCode::FORBIDDEN, t(st.lang, "api.forbidden"));
-        }
-        Err(r) => return r,
+    if let Err(r) = principal(&st, &method, &headers, users::Role::Viewer) {
+        return r;
     }
     let lang = st.lang;
     let bad = |e: String| {
@@ -353,6 +492,7 @@ pub async fn serve(
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt;
 
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
@@ -367,7 +507,12 @@ pub async fn serve(
                 }
             },
         };
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(axum::Extension(Peer(peer)));
+                req
+            },
+        ));
         let acceptor = acceptor.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {

@@ -248,6 +248,7 @@ pub fn verify(cfg: &Config, args: VerifyArgs, lang: Lang) -> Result<ExitCode> {
     };
     let report = mamori_store::verify(&cfg.data_dir, &VerifyOptions { checkpoint }, &mut progress)?;
     pb.finish_and_clear();
+    record_verify(&cfg.data_dir, &report);
     println!(
         "{}",
         tf(
@@ -282,6 +283,26 @@ pub fn verify(cfg: &Config, args: VerifyArgs, lang: Lang) -> Result<ExitCode> {
             )
         );
         Ok(ExitCode::from(1))
+    }
+}
+
+/// Keeps the outcome of a verify in `<data>/last-verify.json`, where the
+/// console's dashboard reads it.
+pub fn record_verify(data_dir: &std::path::Path, report: &mamori_store::VerifyReport) {
+    let j = serde_json::json!({
+        "time": mamori_event::format_rfc3339(mamori_event::now_ns()),
+        "ok": report.is_ok(),
+        "problems": report.problems.len(),
+        "events": report.events,
+        "segments": report.segments,
+    });
+    let path = data_dir.join("last-verify.json");
+    let tmp = data_dir.join("last-verify.json.tmp");
+    if std::fs::write(&tmp, j.to_string())
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .is_err()
+    {
+        tracing::warn!(path = %path.display(), "the verify result could not be recorded");
     }
 }
 

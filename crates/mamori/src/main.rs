@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod detect;
 mod serve;
+mod users;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -59,6 +60,11 @@ enum Command {
     Alerts {
         #[command(subcommand)]
         action: alerts::AlertsAction,
+    },
+    /// Console users: add (the first administrator), list, remove, password, reset-totp.
+    User {
+        #[command(subcommand)]
+        action: users::UserAction,
     },
     /// Ingest and API tokens.
     Token {
@@ -117,6 +123,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Rules { action } => detect::rules(action, lang),
         Command::Hunt(args) => detect::hunt(&cfg, args, lang),
         Command::Alerts { action } => alerts::run(&cfg, action, lang).map(|_| ok),
+        Command::User { action } => users::run(&cfg, action, lang).map(|_| ok),
         Command::Token { action } => commands::token(&cfg, action, lang).map(|_| ok),
         Command::Config { action } => commands::config(action, lang).map(|_| ok),
     }

@@ -249,12 +249,14 @@ async fn serve(cfg: Config, lang: Lang) -> Result<()> {
         ))
     };
     let mut listener_tasks = tokio::task::JoinSet::new();
+    let mut listeners: Vec<(String, String)> = Vec::new();
     if !cfg.listen.syslog_udp.is_empty() {
         let a = &cfg.listen.syslog_udp;
         let sock = tokio::net::UdpSocket::bind(a)
             .await
             .map_err(|e| bind_err("syslog/udp", a, "syslog-udp", e))?;
         announce(lang, "syslog/udp", sock.local_addr());
+        listeners.push(("syslog/udp".into(), addr_of(sock.local_addr())));
         listener_tasks.spawn(listen::serve_udp(sock, ctx.clone()));
     }
     if !cfg.listen.syslog_tcp.is_empty() {
@@ -263,6 +265,7 @@ async fn serve(cfg: Config, lang: Lang) -> Result<()> {
             .await
             .map_err(|e| bind_err("syslog/tcp", a, "syslog-tcp", e))?;
         announce(lang, "syslog/tcp", l.local_addr());
+        listeners.push(("syslog/tcp".into(), addr_of(l.local_addr())));
         listener_tasks.spawn(listen::serve_tcp(l, ctx.clone()));
     }
     let need_tls = !cfg.listen.syslog_tls.is_empty() || cfg.listen.http_tls;
@@ -298,6 +301,7 @@ async fn serve(cfg: Config, lang: Lang) -> Result<()> {
             .await
             .map_err(|e| bind_err("syslog/tls", a, "syslog-tls", e))?;
         announce(lang, "syslog/tls", l.local_addr());
+        listeners.push(("syslog/tls".into(), addr_of(l.local_addr())));
         listener_tasks.spawn(listen::serve_tls(l, tls.clone(), ctx.clone()));
     }
     drop(ctx);
@@ -400,12 +404,58 @@ async fn serve(cfg: Config, lang: Lang) -> Result<()> {
         });
     }
 
-    // HTTP API.
+    // Tamper check at start and daily, for the dashboard.
+    {
+        let data = data.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            // First a minute after start (not to slow start-up), then daily.
+            let mut tick = tokio::time::interval_at(
+                tokio::time::Instant::now() + Duration::from_secs(60),
+                Duration::from_secs(24 * 3600),
+            );
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let d = data.clone();
+                let r = tokio::task::spawn_blocking(move || {
+                    let mut report = mamori_store::verify(
+                        &d,
+                        &mamori_store::VerifyOptions::default(),
+                        &mut |_, _| {},
+                    )?;
+                    // The segment being written may end inside a block that
+                    // is still being written: not damage.
+                    let newest = report.problems.iter().filter_map(|p| p.segment).max();
+                    report.problems.retain(|p| {
+                        !(p.kind == mamori_store::ProblemKind::Truncated && p.segment == newest)
+                    });
+                    crate::commands::record_verify(&d, &report);
+                    Ok::<_, mamori_store::StoreError>(report.problems.len())
+                })
+                .await;
+                match r {
+                    Ok(Ok(0)) => tracing::info!("tamper check: the store is intact"),
+                    Ok(Ok(n)) => tracing::error!(
+                        problems = n,
+                        "tamper check found problems: run mamori verify"
+                    ),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "tamper check could not run"),
+                    Err(e) => tracing::warn!(error = %e, "tamper check task failed"),
+                }
+            }
+        });
+    }
+
+    // HTTP API and console.
     if !cfg.listen.http.is_empty() {
         let tokens = Arc::new(mamori_web::tokens::TokenStore::open(&data)?);
         if tokens.list().is_empty() {
             eprintln!("{}", t(lang, "serve.first_token"));
         }
+        let users = mamori_web::users::UserStore::open(&data)?;
         let renderer: mamori_web::MetricsRenderer = {
             let (registry, m, store, index) = (
                 registry.clone(),
@@ -433,6 +483,10 @@ async fn serve(cfg: Config, lang: Lang) -> Result<()> {
             max_body_bytes: cfg.limits.max_http_body_mb * 1024 * 1024,
             alerts: alert_db.clone(),
             rules: Arc::new(rule_info),
+            users: users.clone(),
+            secure_cookies: cfg.listen.http_tls,
+            listeners: Arc::new(listeners.clone()),
+            data_dir: data.clone(),
         };
         let a = &cfg.listen.http;
         let l = tokio::net::TcpListener::bind(a)
@@ -440,6 +494,13 @@ async fn serve(cfg: Config, lang: Lang) -> Result<()> {
             .map_err(|e| bind_err("http", a, "http", e))?;
         let what = if cfg.listen.http_tls { "https" } else { "http" };
         announce(lang, what, l.local_addr());
+        if let Some(token) = users.setup_token()? {
+            let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+            let url = format!("{what}://localhost:{port}/#/setup/{token}");
+            eprintln!("{}", tf(lang, "serve.setup_link", &[("url", &url)]));
+            // Scripts and tests read this line.
+            println!("setup {url}");
+        }
         let tls = if cfg.listen.http_tls {
             tls.clone()
         } else {
@@ -473,6 +534,10 @@ async fn serve(cfg: Config, lang: Lang) -> Result<()> {
         .context("store shutdown task")??;
     eprintln!("{}", t(lang, "serve.stopped"));
     Ok(())
+}
+
+fn addr_of(a: std::io::Result<std::net::SocketAddr>) -> String {
+    a.map(|a| a.to_string()).unwrap_or_default()
 }
 
 fn announce(lang: Lang, what: &str, addr: std::io::Result<std::net::SocketAddr>) {

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Live detection: Windows JSON events over syslog/TCP into `mamori serve`
+# with SigmaHQ's Windows rules plus the built-in pack, timed until every event
+# is received, stored, indexed AND evaluated. Side by side, when RSIGMA names
+# an rsigma binary (built outside this repository, never committed), its
+# streaming daemon evaluates the same events with the same rules and nothing
+# else (events on stdin, detections to stdout, until the input ends).
+#
+#   bench/live.sh [COUNT]
+#   RSIGMA=/tmp/peers/rsigma-0.23/bin/rsigma bench/live.sh 200000
+# (MAMORI_CORPORA defaults to ../shared/corpora.) Sends only to 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+COUNT=${1:-200000}
+CONNS=${CONNS:-4}
+CORPORA=${MAMORI_CORPORA:-../shared/corpora}
+[ -d "$CORPORA/sigmahq-rules/rules/windows" ] || { echo "skipped: corpora not found"; exit 0; }
+RULES="$(cd "$CORPORA" && pwd)/sigmahq-rules/rules/windows"
+cargo build --release -q -p mamori -p mamori-loadgen
+GEN=target/release/mamori-loadgen
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+cpu_secs() { awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' "/proc/$1/stat"; }
+
+echo "== $COUNT Windows JSON events, rules: $RULES + built-in pack, $(nproc) cores"
+
+# --- mamori: receive, store, index, evaluate ------------------------------
+start_mamori "$WORK"
+kill -TERM "$MPID"; wait "$MPID" 2>/dev/null || true
+cat >> "$WORK/mamori.toml" <<CONF
+[detect]
+rules = ["$RULES"]
+CONF
+MAMORI_LANG=en target/release/mamori serve --config "$WORK/mamori.toml" >/dev/null 2>"$WORK/serve.log" &
+MPID=$!
+for _ in $(seq 600); do curl -fs "http://127.0.0.1:$HP/healthz" >/dev/null && break; sleep 0.1; done
+T0=$(date +%s.%N); C0=$(cpu_secs "$MPID")
+"$GEN" --to "127.0.0.1:$MP" --kind windows-json --count "$COUNT" --connections "$CONNS" >/dev/null
+while :; do
+  D=$(metric mamori_detect_events_total); L=$(metric mamori_index_lag_events)
+  S=$(metric mamori_store_events)
+  [ "${D:-0}" -ge "$COUNT" ] && [ "${S:-0}" -ge "$COUNT" ] && [ "${L:-1}" -eq 0 ] && break
+  sleep 0.1
+done
+T1=$(date +%s.%N); C1=$(cpu_secs "$MPID")
+RSS=$(awk '/VmHWM/ {print $2}' "/proc/$MPID/status")
+WALL=$(echo "$T1 - $T0" | bc -l); CPU=$(echo "$C1 - $C0" | bc -l)
+printf "mamori serve (received+stored+indexed+evaluated): wall %.2f s, cpu %.2f s, %.0f events/s, %.0f events per CPU-second, peak RSS %d MB, %s matches, %s alerts\n" \
+  "$WALL" "$CPU" "$(echo "$COUNT / $WALL" | bc -l)" "$(echo "$COUNT / $CPU" | bc -l)" "$((RSS / 1024))" \
+  "$(metric mamori_detect_matches_total)" "$(metric mamori_alerts_raised_total)"
+grep -o 'Detection: .*' "$WORK/serve.log" || true
+kill -TERM "$MPID"; wait "$MPID" 2>/dev/null || true
+
+# --- rsigma daemon: evaluate only -----------------------------------------
+if [ -n "${RSIGMA:-}" ]; then
+  "$GEN" --kind windows-json --count "$COUNT" --dump "$WORK/events.syslog" >/dev/null
+  sed 's/^<[0-9]*>//' "$WORK/events.syslog" > "$WORK/events.ndjson"
+  /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$RSIGMA" daemon -r "$RULES" --input stdin \
+    --api-addr "127.0.0.1:$(free_port)" <"$WORK/events.ndjson" >"$WORK/rsigma.out" 2>"$WORK/rsigma.err" || true
+  read -r wall user sys rss <"$WORK/time"
+  cpu=$(echo "$user + $sys" | bc -l)
+  printf "rsigma daemon (evaluated only):                   wall %.2f s, cpu %.2f s, %.0f events/s, %.0f events per CPU-second, peak RSS %d MB, %s detections\n" \
+    "$wall" "$cpu" "$(echo "$COUNT / $wall" | bc -l)" "$(echo "$COUNT / $cpu" | bc -l)" "$((rss / 1024))" "$(wc -l <"$WORK/rsigma.out")"
+  grep -i "error" "$WORK/rsigma.err" | head -3 || true
+fi
