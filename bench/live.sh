@@ -57,7 +57,7 @@ kill -TERM "$MPID"; wait "$MPID" 2>/dev/null || true
 if [ -n "${RSIGMA:-}" ]; then
   "$GEN" --kind windows-json --count "$COUNT" --dump "$WORK/events.syslog" >/dev/null
   sed 's/^<[0-9]*>//' "$WORK/events.syslog" > "$WORK/events.ndjson"
-  /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$RSIGMA" daemon -r "$RULES" --input stdin \
+  /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$RSIGMA" engine daemon -r "$RULES" --input stdin \
     --api-addr "127.0.0.1:$(free_port)" <"$WORK/events.ndjson" >"$WORK/rsigma.out" 2>"$WORK/rsigma.err" || true
   read -r wall user sys rss <"$WORK/time"
   cpu=$(echo "$user + $sys" | bc -l)

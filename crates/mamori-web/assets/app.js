@@ -103,9 +103,8 @@ function table(headers, rows, opts = {}) {
 }
 
 function field(label, input) {
-  const id = "f-" + Math.random().toString(36).slice(2, 9);
-  input.id = id;
-  return h("div.field", {}, h("label", { for: id }, label), input);
+  if (!input.id) input.id = "f-" + Math.random().toString(36).slice(2, 9);
+  return h("div.field", {}, h("label", { for: input.id }, label), input);
 }
 
 function formFromFields(onsubmit, ...children) {
@@ -198,7 +197,7 @@ async function route() {
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 401)) flash(err.message);
     }
-    document.getElementById("main").focus();
+    document.getElementById("main").focus({ preventScroll: true });
     return;
   }
   page(m("common.not_found"));
@@ -325,7 +324,7 @@ async function dashboardPage() {
   const newest = table([m("alerts.level"), m("alerts.rule"), m("alerts.entities"), m("alerts.last_seen")],
     d.alerts.newest.map((a) => h("tr", {},
       h("td", {}, levelBadge(a.level)),
-      h("td", {}, h("a", { href: "#/alerts/" + a.id }, a.rule_title)),
+      h("td", {}, h("a", { href: "#/alerts/" + a.id }, ruleTitle(a))),
       h("td", {}, entities(a)),
       h("td", {}, time(a.last_seen_ns)))));
   const sources = table([m("sources.name"), m("sources.last_seen"), m("sources.state")],
@@ -337,6 +336,10 @@ async function dashboardPage() {
     h("section", {}, h("h2", {}, m("dash.newest")), newest),
     h("section", {}, h("h2", {}, m("dash.per_hour")), barChart(d.events_per_hour, m("dash.per_hour"))),
     h("section", {}, h("h2", {}, m("dash.sources")), sources));
+}
+
+function ruleTitle(a) {
+  return state.lang === "ja" && a.rule_title_ja ? a.rule_title_ja : a.rule_title;
 }
 
 function entities(a) {
@@ -364,7 +367,7 @@ async function alertsPage(_, params) {
     h("td", {}, h("a", { href: "#/alerts/" + a.id }, "#" + a.id)),
     h("td", {}, levelBadge(a.level)),
     h("td", {}, m("status." + a.status)),
-    h("td", {}, h("a", { href: "#/alerts/" + a.id }, a.rule_title)),
+    h("td", {}, h("a", { href: "#/alerts/" + a.id }, ruleTitle(a))),
     h("td", {}, entities(a)),
     h("td.num", {}, String(a.count)),
     h("td", {}, time(a.last_seen_ns))));
@@ -419,7 +422,7 @@ async function alertPage([id]) {
 
 async function searchPage(_, params) {
   const qv = params.get("q") || "";
-  const from = params.get("from") || "24h";
+  const from = params.has("from") ? params.get("from") : "24h";
   const to = params.get("to") || "";
   const q = h("input#search-q", { value: qv, placeholder: 'user.name:yamada AND source.ip:10.0.0.0/8', size: 60 });
   const fromSel = h("select#search-from", {}, ["1h", "24h", "7d", "30d", "365d", ""].map((f) =>

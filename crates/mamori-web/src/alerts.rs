@@ -12,6 +12,21 @@ use mamori_detect::alerts::{AlertError, AlertQuery, AlertStatus, NewSuppression}
 use mamori_i18n::{t, tf};
 use serde::Deserialize;
 
+/// An alert as JSON, with the rule's Japanese title when it has one.
+pub(crate) fn alert_json(st: &ApiState, a: &mamori_detect::alerts::Alert) -> serde_json::Value {
+    let mut j = serde_json::to_value(a).unwrap_or_default();
+    if let Some(ja) = st
+        .rules
+        .iter()
+        .find(|r| r.key == a.rule_key)
+        .and_then(|r| r.title_ja.clone())
+        && let Some(o) = j.as_object_mut()
+    {
+        o.insert("rule_title_ja".into(), ja.into());
+    }
+    j
+}
+
 fn failed(st: &ApiState, e: AlertError) -> Response {
     match e {
         AlertError::NotFound { .. } => error(StatusCode::NOT_FOUND, e.to_string()),
@@ -92,6 +107,8 @@ pub(crate) async fn list(
     let r = blocking(&st, move || Ok((db.list(&q)?, db.counts()?))).await;
     match r {
         Ok((alerts, counts)) => {
+            let alerts: Vec<serde_json::Value> =
+                alerts.iter().map(|a| alert_json(&st, a)).collect();
             let counts: Vec<_> = counts
                 .into_iter()
                 .map(|(s, l, n)| serde_json::json!({"status": s, "level": l, "count": n}))

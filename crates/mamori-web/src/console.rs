@@ -551,7 +551,7 @@ pub(crate) async fn dashboard(
         Ok(serde_json::json!({
             "alerts": {
                 "counts": counts.into_iter().map(|(s, l, n)| serde_json::json!({"status": s, "level": l, "count": n})).collect::<Vec<_>>(),
-                "newest": newest,
+                "newest": newest.iter().map(|a| crate::alerts::alert_json(&st, a)).collect::<Vec<_>>(),
             },
             "sources": sources,
             "store": {

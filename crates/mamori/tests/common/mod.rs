@@ -36,6 +36,8 @@ pub struct Server {
     pub data: PathBuf,
     pub config: PathBuf,
     pub addrs: HashMap<String, SocketAddr>,
+    /// The one-time setup link printed at first start (no users yet).
+    pub setup_url: Option<String>,
 }
 
 /// The configuration every test starts from: all listeners on random ports.
@@ -97,11 +99,19 @@ impl Server {
                 }
             }
         }
+        // The setup link follows the HTTP listener's line when no user exists.
+        let mut setup_url = None;
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(500))
+            && let Some(url) = line.strip_prefix("setup ")
+        {
+            setup_url = Some(url.to_owned());
+        }
         Server {
             child,
             data: data.to_path_buf(),
             config: cfg_path,
             addrs,
+            setup_url,
         }
     }
 
@@ -196,4 +206,67 @@ pub fn token(data: &Path, config: &Path, args: &[&str]) -> String {
     assert!(o.status.success(), "token add failed: {}", stderr(&o));
     let _ = data;
     stdout(&o).trim().to_owned()
+}
+
+/// Adds a console user with the CLI (password on stdin).
+pub fn add_user(data: &Path, name: &str, role: &str, password: &str) {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(["user", "add", name, "--role", role, "--data"])
+        .arg(data)
+        .env("MAMORI_LANG", "en")
+        .env_remove("MAMORI_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "user add failed: {}", stderr(&o));
+}
+
+/// The current TOTP code of a base32 secret, `steps_ahead` 30 s steps on
+/// (the server accepts one step of clock drift, and each step only once).
+pub fn totp_code(secret_b32: &str, steps_ahead: u64) -> String {
+    let secret = mamori_web::totp::from_base32(secret_b32).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    mamori_web::totp::code(&secret, now + steps_ahead * mamori_web::totp::STEP)
+}
+
+/// A logged-in console session over the API: (cookie header value, CSRF token).
+/// Enrols two-factor on the way; returns the TOTP secret too.
+pub fn login(server: &Server, name: &str, password: &str) -> (String, String, String) {
+    let client = server.client();
+    let r: serde_json::Value = client
+        .post(server.url("/api/v1/login"))
+        .json(&serde_json::json!({"username": name, "password": password}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let secret = r["enroll"]["secret"]
+        .as_str()
+        .expect("enrolment")
+        .to_owned();
+    let token = r["enroll"]["token"].as_str().unwrap();
+    let resp = client
+        .post(server.url("/api/v1/login/enroll"))
+        .json(&serde_json::json!({"token": token, "code": totp_code(&secret, 0)}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let j: serde_json::Value = resp.json().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    (cookie, j["csrf"].as_str().unwrap().to_owned(), secret)
 }
