@@ -172,15 +172,22 @@ pub(crate) async fn act(
     headers: HeaderMap,
     peer: Option<axum::Extension<crate::Peer>>,
     Path((id, action)): Path<(i64, String)>,
-    body: Option<Json<ActionBody>>,
+    body: axum::body::Bytes,
 ) -> Response {
     let actor = match crate::principal(&st, &method, &headers, Role::Analyst) {
         Ok(p) => p.name,
         Err(r) => return r,
     };
+    let body: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ActionBody::default()
+    } else {
+        match crate::parse_json(&body) {
+            Ok(b) => b,
+            Err(r) => return r,
+        }
+    };
     let peer = peer.map(|p| p.0.0.ip());
     let who = actor.clone();
-    let body = body.map(|b| b.0).unwrap_or_default();
     let db = st.alerts.clone();
     let r = match action.as_str() {
         "ack" | "acknowledge" => {
@@ -269,10 +276,14 @@ pub(crate) async fn add_suppression(
     method: Method,
     headers: HeaderMap,
     peer: Option<axum::Extension<crate::Peer>>,
-    Json(b): Json<SuppressionBody>,
+    body: axum::body::Bytes,
 ) -> Response {
     let actor = match crate::principal(&st, &method, &headers, Role::Analyst) {
         Ok(p) => p.name,
+        Err(r) => return r,
+    };
+    let b: SuppressionBody = match crate::parse_json(&body) {
+        Ok(b) => b,
         Err(r) => return r,
     };
     let target = b.rule.clone();

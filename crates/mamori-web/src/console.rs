@@ -407,10 +407,14 @@ pub(crate) async fn add_user(
     method: Method,
     headers: HeaderMap,
     peer: Option<axum::Extension<crate::Peer>>,
-    Json(b): Json<NewUserBody>,
+    body: axum::body::Bytes,
 ) -> Response {
     let p = match principal(&st, &method, &headers, Role::Admin) {
         Ok(p) => p,
+        Err(r) => return r,
+    };
+    let b: NewUserBody = match crate::parse_json(&body) {
+        Ok(b) => b,
         Err(r) => return r,
     };
     let Some(role) = Role::parse(&b.role) else {
@@ -445,25 +449,25 @@ pub(crate) async fn user_action(
     headers: HeaderMap,
     peer: Option<axum::Extension<crate::Peer>>,
     Path((name, action)): Path<(String, String)>,
-    body: Option<Json<serde_json::Value>>,
+    body: axum::body::Bytes,
 ) -> Response {
     let p = match principal(&st, &method, &headers, Role::Admin) {
         Ok(p) => p,
         Err(r) => return r,
     };
+    let body: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
     let users = st.users.clone();
     let target = name.clone();
     let r = match action.as_str() {
         "remove" => blocking(&st, move || users.remove(&name)).await,
         "reset-totp" => blocking(&st, move || users.reset_totp(&name)).await,
         "password" => {
-            let pw = body
-                .and_then(|b| {
-                    b.0.get("password")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_owned)
-                })
-                .unwrap_or_default();
+            let pw: String = body
+                .as_ref()
+                .and_then(|b| b.get("password"))
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned();
             blocking(&st, move || users.set_password(&name, &pw)).await
         }
         _ => return error(StatusCode::NOT_FOUND, "unknown action"),
@@ -678,11 +682,15 @@ pub(crate) async fn test_rule(
     State(st): State<ApiState>,
     method: Method,
     headers: HeaderMap,
-    Json(b): Json<RuleTestBody>,
+    body: axum::body::Bytes,
 ) -> Response {
     if let Err(r) = principal(&st, &method, &headers, Role::Analyst) {
         return r;
     }
+    let b: RuleTestBody = match crate::parse_json(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     if b.rule.len() > 256 * 1024 || b.events.len() > 4 * 1024 * 1024 {
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -209,13 +209,12 @@ fn unauthorized(st: &ApiState) -> Response {
 /// The API router.
 pub fn router(state: ApiState) -> Router {
     let limit = state.max_body_bytes;
-    Router::new()
+    // Answer without credentials: health, metrics (it checks its own
+    // setting), the page and its assets, the messages, the API description,
+    // and the login steps.
+    let open = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
-        .route(
-            "/api/v1/ingest",
-            post(ingest).layer(DefaultBodyLimit::max(limit)),
-        )
         .route("/", get(console::index))
         .route("/assets/app.js", get(console::app_js))
         .route("/assets/app.css", get(console::app_css))
@@ -225,8 +224,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/session", get(console::session))
         .route("/api/v1/login", post(console::login))
         .route("/api/v1/login/enroll", post(console::enroll))
+        .route("/api/v1/setup", post(console::setup));
+    // Everything else: authenticated (and CSRF-checked) before the request
+    // body is even read; each handler then checks the role it needs.
+    let protected = Router::new()
+        .route(
+            "/api/v1/ingest",
+            post(ingest).layer(DefaultBodyLimit::max(limit)),
+        )
         .route("/api/v1/logout", post(console::logout))
-        .route("/api/v1/setup", post(console::setup))
         .route(
             "/api/v1/users",
             get(console::list_users).post(console::add_user),
@@ -249,7 +255,46 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/suppressions/{id}",
             delete(alerts::remove_suppression),
         )
-        .with_state(state)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate,
+        ));
+    open.merge(protected).with_state(state)
+}
+
+/// Parses a JSON request body (after the caller has checked who is asking).
+#[allow(clippy::result_large_err)]
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("the request body is not the JSON expected: {e}"),
+        )
+    })
+}
+
+/// Lets a request through only with a known token, or a live session
+/// (plus, when it changes something, the session's CSRF token and this
+/// site as its origin).
+async fn authenticate(
+    State(st): State<ApiState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = req.headers();
+    if let Some(token) = bearer(headers) {
+        if st.tokens.check(token).is_none() {
+            return unauthorized(&st);
+        }
+    } else if session_cookie(headers).is_some() {
+        // The full check (session, CSRF, origin) at the lowest role.
+        if let Err(r) = principal(&st, req.method(), headers, users::Role::Viewer) {
+            return r;
+        }
+    } else {
+        return unauthorized(&st);
+    }
+    next.run(req).await
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
