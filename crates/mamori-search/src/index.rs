@@ -44,6 +44,11 @@ pub enum SearchError {
     /// tantivy reported an error.
     #[error("search index: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
+    /// `limit + offset` is more than [`MAX_RESULT_WINDOW`].
+    #[error(
+        "at most {MAX_RESULT_WINDOW} results can be paged through (limit + offset); narrow the query or the time range"
+    )]
+    WindowTooLarge,
     /// The index directory could not be made.
     #[error("{path}: {source}")]
     Io {
@@ -53,6 +58,10 @@ pub enum SearchError {
         source: std::io::Error,
     },
 }
+
+/// The most results one search can page through (`limit + offset`): the
+/// top-N collector allocates room for all of them up front.
+pub const MAX_RESULT_WINDOW: usize = 20_000_000;
 
 /// A time window; `None` is open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -338,6 +347,9 @@ impl Index {
         limit: usize,
         offset: usize,
     ) -> Result<SearchResult, SearchError> {
+        if limit.saturating_add(offset) > MAX_RESULT_WINDOW {
+            return Err(SearchError::WindowTooLarge);
+        }
         self.reload_if_read_only()?;
         let searcher = self.inner.reader.searcher();
         let query = self.filtered(q, range);

@@ -30,7 +30,9 @@ mod index;
 mod query;
 mod tokenize;
 
-pub use index::{Bucket, Hit, Index, IndexStats, SearchError, SearchResult, TimeRange};
+pub use index::{
+    Bucket, Hit, Index, IndexStats, MAX_RESULT_WINDOW, SearchError, SearchResult, TimeRange,
+};
 pub use query::{
     Bound, FieldValue, IpNet, Query, QueryError, parse_query, parse_time_bound, parse_time_bound_in,
 };

@@ -96,6 +96,12 @@ pub(crate) async fn list(
             tf(st.lang, "alerts.bad_level", &[("level", l)]),
         );
     }
+    if p.limit.is_some_and(|l| l > 10_000) || p.offset.is_some_and(|o| o > 1_000_000_000) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "limit is at most 10000 and offset at most 1000000000",
+        );
+    }
     let q = AlertQuery {
         status,
         min_level: p.level,

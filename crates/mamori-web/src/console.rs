@@ -78,7 +78,12 @@ pub struct LangParam {
 }
 
 pub(crate) async fn messages(State(st): State<ApiState>, Query(p): Query<LangParam>) -> Response {
-    let lang = p.lang.as_deref().and_then(Lang::parse).unwrap_or(st.lang);
+    let lang = match p.lang.as_deref() {
+        None => st.lang,
+        Some("ja") => Lang::Ja,
+        Some("en") => Lang::En,
+        Some(_) => return error(StatusCode::BAD_REQUEST, "lang must be ja or en"),
+    };
     let map: serde_json::Map<String, serde_json::Value> = mamori_i18n::keys()
         .into_iter()
         .filter(|k| k.starts_with("ui."))

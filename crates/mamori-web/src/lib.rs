@@ -259,7 +259,27 @@ pub fn router(state: ApiState) -> Router {
             state.clone(),
             authenticate,
         ));
-    open.merge(protected).with_state(state)
+    open.merge(protected)
+        .layer(axum::middleware::map_response(errors_as_json))
+        .with_state(state)
+}
+
+/// axum's own rejections (a malformed path, query or body) come as plain
+/// text; the API answers every error as `{"error": "…"}`.
+async fn errors_as_json(r: Response) -> Response {
+    let status = r.status();
+    let plain = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return r;
+    }
+    let body = axum::body::to_bytes(r.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    error(status, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Parses a JSON request body (after the caller has checked who is asking).
@@ -460,9 +480,12 @@ async fn search(
         (Ok(from_ns), Ok(to_ns)) => TimeRange { from_ns, to_ns },
         (Err(e), _) | (_, Err(e)) => return bad(e),
     };
-    let limit = p.limit.unwrap_or(100).min(10_000);
+    let limit = p.limit.unwrap_or(100);
     let offset = p.offset.unwrap_or(0);
-    let buckets = p.buckets.unwrap_or(60).min(1000);
+    let buckets = p.buckets.unwrap_or(60);
+    if limit > 10_000 || offset > 100_000 || buckets > 1000 {
+        return bad("limit is at most 10000, offset at most 100000, buckets at most 1000: narrow the query or the time range".into());
+    }
     let started = std::time::Instant::now();
     let res = tokio::task::spawn_blocking(move || {
         let result = st
