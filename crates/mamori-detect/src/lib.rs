@@ -9,6 +9,12 @@
 //! over `.evtx` / `.jsonl` files on all cores ([`hunt_files`]). The built-in
 //! hospital pack ([`builtin_rules`]) is embedded in the binary.
 //!
+//! Live, a [`LiveDetector`] takes the store's events in order, evaluates them
+//! in parallel, feeds the correlations in order, matches [`ioc`] lists, and
+//! records [`alerts`] in SQLite (dedup per rule and entity, suppressions)
+//! together with its store position and correlation state, so a restart
+//! resumes exactly where the last committed alerts end.
+//!
 //! ```
 //! use mamori_detect::RuleSet;
 //! let rule = r#"

@@ -152,3 +152,26 @@ fn ioc_lists_raise_alerts_and_repeats_update_them() {
         .unwrap();
     assert_eq!(db.get(ioc[0].id).unwrap().status, AlertStatus::Acknowledged);
 }
+
+#[test]
+fn a_rule_turned_off_raises_no_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = AlertStore::open(&dir.path().join("alerts.db")).unwrap();
+    let mut d = detector(&db, IocSet::default());
+    let key = d
+        .rules()
+        .rules()
+        .iter()
+        .find(|r| r.title == "VPN login failure on the FortiGate")
+        .unwrap()
+        .key
+        .clone();
+    db.set_rule_enabled(&key, false).unwrap();
+    d.process(&[(0, fortigate("02:00:00", "ssl-login-fail", "yamada"))])
+        .unwrap();
+    assert!(db.list(&AlertQuery::default()).unwrap().is_empty());
+    db.set_rule_enabled(&key, true).unwrap();
+    d.process(&[(1, fortigate("02:00:05", "ssl-login-fail", "yamada"))])
+        .unwrap();
+    assert_eq!(db.list(&AlertQuery::default()).unwrap().len(), 1);
+}

@@ -1,14 +1,25 @@
-//! mamori's HTTP API: the door through which scripts, agents and (later) the
-//! console reach the store.
+//! mamori's HTTP API and web console: the door through which scripts,
+//! agents and people reach the store and the alerts.
 //!
 //! Routes: `POST /api/v1/ingest` takes NDJSON (one event per line) with a
 //! per-source bearer token and answers only once the whole batch is durable
 //! (fsynced) in the store; `GET /api/v1/search` runs the query language over
 //! the index and returns events from the store, with counts per time bucket
-//! for a histogram, as JSON, NDJSON or CSV; `GET /metrics` gives OpenMetrics;
-//! `GET /healthz` says whether the process is up. Everything but health and
-//! (configurably) metrics needs a token; [`tokens`] keeps only token hashes.
-//! [`serve`] runs the router over HTTPS (rustls) or plain HTTP.
+//! for a histogram, as JSON, NDJSON or CSV; `/api/v1/alerts` and
+//! `/api/v1/suppressions` read and act on alerts; the console's own calls
+//! (login, dashboard, sources, rules, users) are in [`console`], described
+//! with the rest in the OpenAPI document at `/api/v1/openapi.json`;
+//! `GET /metrics` gives OpenMetrics; `GET /healthz` says whether the process
+//! is up. The console page itself is static and embedded, and draws
+//! everything in the browser from the JSON API.
+//!
+//! Access: API tokens ([`tokens`], stored as hashes) or console sessions
+//! ([`users`]: Argon2id passwords, TOTP two-factor, lockout, roles). One
+//! layer authenticates every protected request, and checks the CSRF token
+//! and origin of session requests that change something, before any body
+//! is read; each handler then checks the role it needs. Console actions are
+//! appended to the store as audit events. [`serve`] runs the router over
+//! HTTPS (rustls) or plain HTTP.
 //!
 //! ```no_run
 //! # async fn example(state: mamori_web::ApiState) -> std::io::Result<()> {
