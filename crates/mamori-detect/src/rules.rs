@@ -101,10 +101,45 @@ fn top_level_scalar(text: &str, key: &str) -> Option<String> {
 }
 
 /// Compiled rules, ready to evaluate events.
+///
+/// Rules are grouped by their Sigma logsource (product, service, category),
+/// one rsigma engine per group. rsigma builds, per engine, a prefilter of
+/// every literal its rules look for (Aho-Corasick DFAs) and runs each event
+/// through it before looking at logsources; with one engine per logsource an
+/// event only meets the literals of rules that can apply to it, and the
+/// automata are smaller (measured with SigmaHQ's 2,407 Windows rules: see
+/// BENCHMARKS.md).
 pub struct RuleSet {
-    engine: Engine,
+    groups: Vec<Group>,
     correlations: Vec<CorrelationRule>,
     info: Vec<RuleInfo>,
+}
+
+/// Lower-cased (product, service, category) of a rule.
+type SourceKey = (Option<String>, Option<String>, Option<String>);
+
+/// The rules that share one logsource, in one engine.
+struct Group {
+    /// Lower-cased product, service, category of the rules (None: any).
+    product: Option<String>,
+    service: Option<String>,
+    category: Option<String>,
+    engine: Engine,
+}
+
+impl Group {
+    /// Whether an event with this logsource can satisfy the group's rules.
+    fn fits(&self, ls: &LogSource) -> bool {
+        fn part(want: &Option<String>, have: &Option<String>) -> bool {
+            match want {
+                None => true,
+                Some(w) => have.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(w)),
+            }
+        }
+        part(&self.product, &ls.product)
+            && part(&self.service, &ls.service)
+            && part(&self.category, &ls.category)
+    }
 }
 
 /// The stateful side of a rule set: feeds detections, in time order, to the
@@ -298,13 +333,37 @@ impl RuleSet {
                 Err(e) => report.failed.push((path.clone(), e.to_string())),
             }
         }
-        let mut engine = Engine::new();
-        let errors = engine.add_rules(rules.iter().map(|(_, r)| r));
-        for (idx, e) in &errors {
-            let file = rules.get(*idx).map(|(i, _)| sources[*i].0.clone());
+        // One engine per logsource.
+        let lower = |s: &Option<String>| s.as_ref().map(|v| v.to_ascii_lowercase());
+        let mut by_source: std::collections::BTreeMap<SourceKey, Vec<usize>> = Default::default();
+        for (n, (_, r)) in rules.iter().enumerate() {
+            let ls = &r.logsource;
+            by_source
+                .entry((lower(&ls.product), lower(&ls.service), lower(&ls.category)))
+                .or_default()
+                .push(n);
+        }
+        let mut groups = Vec::new();
+        let mut errors: Vec<(usize, String)> = Vec::new();
+        for ((product, service, category), members) in by_source {
+            let mut engine = Engine::new();
+            for (idx, e) in engine.add_rules(members.iter().map(|n| &rules[*n].1)) {
+                errors.push((members[idx], e.to_string()));
+            }
+            if engine.rule_count() > 0 {
+                groups.push(Group {
+                    product,
+                    service,
+                    category,
+                    engine,
+                });
+            }
+        }
+        errors.sort_by_key(|(n, _)| *n);
+        for (n, e) in &errors {
             report
                 .failed
-                .push((file.unwrap_or_default(), e.to_string()));
+                .push((sources[rules[*n].0].0.clone(), e.clone()));
         }
         report.rules_loaded = rules.len() - errors.len();
         for (n, (i, r)) in rules.iter().enumerate() {
@@ -356,7 +415,7 @@ impl RuleSet {
         report.correlations = kept.len();
         (
             RuleSet {
-                engine,
+                groups,
                 correlations: kept,
                 info,
             },
@@ -366,7 +425,7 @@ impl RuleSet {
 
     /// Active rules.
     pub fn len(&self) -> usize {
-        self.engine.rule_count()
+        self.groups.iter().map(|g| g.engine.rule_count()).sum()
     }
 
     /// Whether no rule is active.
@@ -391,16 +450,18 @@ impl RuleSet {
                 category,
                 ..LogSource::default()
             };
-            for r in self.engine.evaluate_with_logsource(&SigmaEvent(ev), &ls) {
-                if !r.is_detection()
-                    || out.iter().any(|h| {
-                        h.header.rule_title == r.header.rule_title
-                            && h.header.rule_id == r.header.rule_id
-                    })
-                {
-                    continue;
+            for g in self.groups.iter().filter(|g| g.fits(&ls)) {
+                for r in g.engine.evaluate_with_logsource(&SigmaEvent(ev), &ls) {
+                    if !r.is_detection()
+                        || out.iter().any(|h| {
+                            h.header.rule_title == r.header.rule_title
+                                && h.header.rule_id == r.header.rule_id
+                        })
+                    {
+                        continue;
+                    }
+                    out.push(r);
                 }
-                out.push(r);
             }
         }
         out
