@@ -1,7 +1,10 @@
 //! Indicator-of-compromise lists: IP addresses and networks, domains, URLs
-//! and file hashes, from plain text (one per line) or CSV files (the first
-//! cell of a row that is an indicator). `#` starts a comment; defanged
-//! forms (`hxxp://`, `evil[.]com`) are accepted.
+//! and file hashes, from plain text (one per line), CSV files (the first
+//! cell of a row that is an indicator) or STIX 2.1 bundles (the values
+//! compared with `=` in the patterns of `indicator` objects, such as
+//! `[ipv4-addr:value = '198.51.100.7']` or
+//! `[file:hashes.'SHA-256' = '…']`). `#` starts a comment; defanged forms
+//! (`hxxp://`, `evil[.]com`) are accepted.
 //!
 //! Matching reads the event's field values: IP addresses against the
 //! addresses and networks, host names and the host part of URLs against
@@ -218,7 +221,11 @@ impl IocSet {
                 source,
             })?;
             let text = String::from_utf8_lossy(&bytes);
-            set.add_list(p, &text, &mut report);
+            if let Some(values) = stix_values(&text) {
+                set.add_list(p, &values.join("\n"), &mut report);
+            } else {
+                set.add_list(p, &text, &mut report);
+            }
         }
         Ok((set, report))
     }
@@ -376,6 +383,64 @@ impl IocSet {
     }
 }
 
+/// The quoted values compared with `=` in the patterns of a STIX 2.1
+/// bundle's indicators; `None` if `text` is not a STIX bundle.
+fn stix_values(text: &str) -> Option<Vec<String>> {
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('{') {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(trimmed).ok()?;
+    if v.get("type")?.as_str()? != "bundle" {
+        return None;
+    }
+    let mut out = Vec::new();
+    for o in v.get("objects")?.as_array()? {
+        if o.get("type").and_then(|t| t.as_str()) != Some("indicator")
+            || o.get("pattern_type")
+                .and_then(|t| t.as_str())
+                .is_some_and(|t| t != "stix")
+        {
+            continue;
+        }
+        let Some(pattern) = o.get("pattern").and_then(|p| p.as_str()) else {
+            continue;
+        };
+        // Each comparison `object:path = 'value'`; quotes inside a value are
+        // written \' in STIX.
+        let mut rest = pattern;
+        while let Some(eq) = rest.find('=') {
+            let after = rest[eq + 1..].trim_start();
+            // Only equality: not !=, <=, >=.
+            let negated = rest[..eq].ends_with(['!', '<', '>']);
+            let Some(body) = after.strip_prefix('\'').filter(|_| !negated) else {
+                rest = &rest[eq + 1..];
+                continue;
+            };
+            let mut value = String::new();
+            let mut chars = body.char_indices();
+            let mut end = body.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            value.push(n);
+                        }
+                    }
+                    '\'' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            out.push(value);
+            rest = &body[end.min(body.len())..];
+        }
+    }
+    Some(out)
+}
+
 fn visit(v: &Value, f: &mut dyn FnMut(&str)) {
     match v {
         Value::Str(s) => f(s),
@@ -414,6 +479,25 @@ mod tests {
         assert_eq!(r.skipped[0].1, 7);
         let (csv, _) = set("indicator,type\nbad.example,domain\n");
         assert_eq!(csv.len(), 1);
+    }
+
+    #[test]
+    fn stix_bundles_give_the_values_of_their_indicator_patterns() {
+        let bundle = r#"{"type": "bundle", "id": "bundle--1", "objects": [
+          {"type": "indicator", "spec_version": "2.1", "id": "indicator--1", "pattern_type": "stix",
+           "pattern": "[ipv4-addr:value = '198.51.100.7'] OR [domain-name:value = 'evil.example']"},
+          {"type": "indicator", "spec_version": "2.1", "id": "indicator--2", "pattern_type": "stix",
+           "pattern": "[file:hashes.'SHA-256' = 'aec070645fe53ee3b3763059376134f058cc337247c978add178b6ccdfb0019f']"},
+          {"type": "indicator", "id": "indicator--3", "pattern_type": "sigma", "pattern": "title: x"},
+          {"type": "malware", "id": "malware--1", "name": "LockBit"}
+        ]}"#;
+        let values = stix_values(bundle).unwrap();
+        assert_eq!(values.len(), 3, "{values:?}");
+        let (s, r) = set(&values.join("\n"));
+        assert_eq!(s.len(), 3);
+        assert!(r.skipped.is_empty());
+        assert!(stix_values("198.51.100.7\n").is_none());
+        assert!(stix_values("{\"type\": \"other\"}").is_none());
     }
 
     #[test]
