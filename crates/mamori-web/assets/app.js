@@ -145,6 +145,7 @@ function header() {
     const links = [["#/", "nav.dashboard"], ["#/alerts", "nav.alerts"], ["#/search", "nav.search"],
       ["#/sources", "nav.sources"], ["#/rules", "nav.rules"]];
     if (can("admin")) links.push(["#/users", "nav.users"]);
+    links.push(["#/settings", "nav.settings"]);
     for (const [href, key] of links) nav.push(h("a", { href, id: "nav-" + key.split(".")[1] }, m(key)));
   }
   const right = [langBtn];
@@ -182,6 +183,7 @@ const routes = [
   [/^#\/sources$/, sourcesPage, true],
   [/^#\/rules$/, rulesPage, true],
   [/^#\/users$/, usersPage, true],
+  [/^#\/settings$/, settingsPage, true],
 ];
 
 async function route() {
@@ -234,6 +236,7 @@ function loginPage() {
         enrollToken = r.enroll.token;
         enrollBox.replaceChildren(
           h("p", {}, m("login.enroll_intro")),
+          r.enroll.qr ? h("img#totp-qr", { src: r.enroll.qr, alt: m("login.enroll_qr"), width: 200, height: 200 }) : null,
           h("p", {}, m("login.enroll_secret"), " ", h("code#totp-secret", {}, r.enroll.secret)),
           h("p.small", {}, m("login.enroll_uri"), " ", h("code#totp-uri", {}, r.enroll.uri)));
         codeField.hidden = false;
@@ -532,6 +535,23 @@ async function usersPage() {
         flash(m("alert.done"), "info");
       }, h("div.row", {}, field(m("login.username"), name), field(m("users.role"), role), field(m("login.password"), pw),
         h("button#new-user-submit", { type: "submit" }, m("users.add"))))));
+}
+
+function settingsPage() {
+  const lang = h("select#settings-lang", {}, [["ja", "日本語"], ["en", "English"]].map(([v, label]) =>
+    h("option", { value: v, selected: v === state.lang }, label)));
+  lang.addEventListener("change", () => setLang(lang.value));
+  const current = h("input#settings-current", { type: "password", required: true, autocomplete: "current-password" });
+  const next = h("input#settings-new", { type: "password", required: true, minlength: 10, autocomplete: "new-password" });
+  page(m("nav.settings"),
+    field(m("settings.language"), lang),
+    h("section", {}, h("h2", {}, m("settings.password")), formFromFields(async () => {
+      await api("/api/v1/account/password", { method: "POST", body: { current: current.value, new: next.value } });
+      current.value = ""; next.value = "";
+      flash(m("alert.done"), "info");
+    }, field(m("settings.current"), current), field(m("settings.new"), next),
+    h("button#settings-save", { type: "submit" }, m("settings.save")))),
+    h("p.small.muted", {}, m("settings.config")));
 }
 
 // ---- start -------------------------------------------------------------------------------

@@ -233,7 +233,8 @@ pub(crate) async fn login(
                 peer,
             )
             .await;
-            Json(serde_json::json!({ "enroll": { "token": token, "secret": secret, "uri": uri } }))
+            let qr = crate::totp::qr_data_uri(&uri);
+            Json(serde_json::json!({ "enroll": { "token": token, "secret": secret, "uri": uri, "qr": qr } }))
                 .into_response()
         }
         Err(r) => {
@@ -483,6 +484,56 @@ pub(crate) async fn user_action(
         &p.name,
         &format!("user-{action}"),
         &target,
+        outcome,
+        peer.map(|p| p.0.0.ip()),
+    )
+    .await;
+    match r {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Body of `POST /api/v1/account/password`.
+#[derive(Debug, Deserialize)]
+pub struct PasswordBody {
+    /// The current password.
+    pub current: String,
+    /// The new one.
+    pub new: String,
+}
+
+pub(crate) async fn change_password(
+    State(st): State<ApiState>,
+    method: Method,
+    headers: HeaderMap,
+    peer: Option<axum::Extension<crate::Peer>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let p = match principal(&st, &method, &headers, Role::Viewer) {
+        Ok(p) if p.csrf.is_empty() => {
+            // An API token is not a person with a password.
+            return error(StatusCode::FORBIDDEN, t(st.lang, "api.forbidden"));
+        }
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let b: PasswordBody = match crate::parse_json(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let users = st.users.clone();
+    let name = p.name.clone();
+    let r = blocking(&st, move || {
+        users.change_own_password(&name, &b.current, &b.new)
+    })
+    .await;
+    let outcome = if r.is_ok() { "success" } else { "failure" };
+    audit(
+        &st,
+        &p.name,
+        "password-change",
+        &p.name,
         outcome,
         peer.map(|p| p.0.0.ip()),
     )

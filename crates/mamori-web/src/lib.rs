@@ -244,6 +244,7 @@ pub fn router(state: ApiState) -> Router {
             post(ingest).layer(DefaultBodyLimit::max(limit)),
         )
         .route("/api/v1/logout", post(console::logout))
+        .route("/api/v1/account/password", post(console::change_password))
         .route(
             "/api/v1/users",
             get(console::list_users).post(console::add_user),

@@ -103,6 +103,20 @@ pub fn uri(issuer: &str, account: &str, secret: &[u8]) -> String {
     )
 }
 
+/// The URI as a QR code, an SVG `data:` URI for an `<img>` (the console's
+/// CSP allows `data:` images and nothing else from outside).
+pub fn qr_data_uri(uri: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(uri.as_bytes()).ok()?;
+    let svg = code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .build();
+    Some(format!(
+        "data:image/svg+xml;base64,{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, svg)
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +140,12 @@ mod tests {
         assert!(matching_step(secret, &code(secret, t - 90), t).is_none());
         assert!(matching_step(secret, "12345", t).is_none());
         assert!(matching_step(secret, "abcdef", t).is_none());
+    }
+
+    #[test]
+    fn the_qr_code_is_an_svg_image() {
+        let q = qr_data_uri(&uri("mamori", "tanaka", b"12345678901234567890")).unwrap();
+        assert!(q.starts_with("data:image/svg+xml;base64,"));
     }
 
     #[test]

@@ -333,6 +333,29 @@ impl UserStore {
         })
     }
 
+    /// A user changes their own password, giving the current one.
+    pub fn change_own_password(
+        &self,
+        name: &str,
+        current: &str,
+        new: &str,
+    ) -> Result<(), UserError> {
+        check_password(new)?;
+        let phc: Option<String> = self.with(|c| {
+            Ok(
+                c.query_row("SELECT password FROM users WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()?,
+            )
+        })?;
+        match phc {
+            Some(phc) if verify_password(current, &phc) => self.set_password(name, new),
+            Some(_) => Err(self.fail(name, now())),
+            None => Err(UserError::NotFound(name.to_owned())),
+        }
+    }
+
     /// Forgets a user's TOTP secret: they enrol again at the next login.
     pub fn reset_totp(&self, name: &str) -> Result<(), UserError> {
         self.with(|c| {
@@ -670,6 +693,13 @@ mod tests {
             Err(UserError::Locked { .. })
         ));
         // An administrator's password reset unlocks.
+        u.set_password("sato", "a brand new password").unwrap();
+        assert!(matches!(
+            u.change_own_password("sato", "not it at all", "another new one!"),
+            Err(UserError::BadCredentials)
+        ));
+        u.change_own_password("sato", "a brand new password", "another new one!")
+            .unwrap();
         u.set_password("sato", "a brand new password").unwrap();
         assert!(u.login("sato", "a brand new password", None).is_ok());
         assert!(matches!(

@@ -172,6 +172,9 @@ fn console_set_up_login_alert_search_language() {
         fill(&c, "input[name=password]", "correct horse battery").await;
         click(&c, "#login-submit").await;
         let secret = text(&c, "#totp-secret").await;
+        // The key is also a QR code for the phone's camera.
+        let qr = element(&c, "#totp-qr").await.attr("src").await.unwrap().unwrap();
+        assert!(qr.starts_with("data:image/svg+xml;base64,"));
         shot(&c, "02-totp-enrolment").await;
         fill(&c, "input[name=code]", &totp_code(&secret, 0)).await;
         click(&c, "#login-submit").await;
@@ -227,7 +230,15 @@ fn console_set_up_login_alert_search_language() {
         until_text(&c, "table.alerts tbody", false, |t| t.contains("closed")).await;
         shot(&c, "08-english-alerts").await;
 
-        // 7. Log out: the pages need a login again.
+        // 7. Settings: change one's own password.
+        c.goto(&format!("{base}/#/settings")).await.unwrap();
+        fill(&c, "#settings-current", "correct horse battery").await;
+        fill(&c, "#settings-new", "a longer new password").await;
+        click(&c, "#settings-save").await;
+        until_text(&c, "#flash", false, |t| t == "Saved.").await;
+        shot(&c, "09-settings").await;
+
+        // 8. Log out: the pages need a login again.
         click(&c, "#logout").await;
         until_text(&c, "h1", false, |t| t == "Log in").await;
         c.close().await.unwrap();

@@ -13,6 +13,7 @@ use reqwest::blocking::RequestBuilder;
 const PROTECTED: &[(&str, &str)] = &[
     ("GET", "/api/v1/session"),
     ("POST", "/api/v1/logout"),
+    ("POST", "/api/v1/account/password"),
     ("GET", "/api/v1/dashboard"),
     ("GET", "/api/v1/alerts"),
     ("GET", "/api/v1/alerts/1"),
