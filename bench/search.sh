@@ -13,14 +13,7 @@ WORK=${KEEP:-$(mktemp -d)}
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 start_mamori "$WORK"
-HAVE=$(metric mamori_store_events)
-if [ "${HAVE:-0}" -lt "$COUNT" ]; then
-  target/release/mamori-loadgen --to 127.0.0.1:$MP --count $((COUNT - HAVE)) --connections 4 --seed "$HAVE"
-  while :; do
-    S=$(metric mamori_store_events); L=$(metric mamori_index_lag_events)
-    [ "${S:-0}" -ge "$COUNT" ] && [ "${L:-1}" -eq 0 ] && break; sleep 1
-  done
-fi
+fill_store "$COUNT"
 TOKEN=$(target/release/mamori token add --api "bench-$$" --config "$WORK/mamori.toml" 2>/dev/null)
 echo "events: $(metric mamori_store_events), index docs: $(metric mamori_index_docs)"
 time_query() {

@@ -45,11 +45,7 @@ async fn blocking<T: Send + 'static>(
     st: &ApiState,
     f: impl FnOnce() -> Result<T, AlertError> + Send + 'static,
 ) -> Result<T, Response> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(failed(st, e)),
-        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-    }
+    crate::run_blocking(f, |e| failed(st, e)).await
 }
 
 /// Query string of `GET /api/v1/alerts`.
@@ -150,13 +146,7 @@ pub(crate) async fn show(
     let rule = st.rules.iter().find(|r| r.key == alert.rule_key).cloned();
     let events: Vec<serde_json::Value> = events
         .iter()
-        .map(|(seq, ev)| {
-            let mut j = ev.to_json();
-            if let Some(o) = j.as_object_mut() {
-                o.insert("seq".into(), (*seq).into());
-            }
-            j
-        })
+        .map(|(seq, ev)| crate::output::event_json(*seq, ev))
         .collect();
     Json(serde_json::json!({ "alert": alert, "rule": rule, "events": events })).into_response()
 }

@@ -170,15 +170,19 @@ async fn blocking<T: Send + 'static>(
     st: &ApiState,
     f: impl FnOnce() -> Result<T, UserError> + Send + 'static,
 ) -> Result<T, Response> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(user_error(st, e)),
-        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-    }
+    crate::run_blocking(f, |e| user_error(st, e)).await
 }
 
-fn session_json(s: &crate::users::Session) -> serde_json::Value {
-    serde_json::json!({ "user": s.user, "role": s.role, "csrf": s.csrf })
+/// The answer to a completed login: who, with the CSRF token, and the
+/// session cookie.
+fn logged_in(st: &ApiState, s: &crate::users::Session) -> Response {
+    let mut resp =
+        Json(serde_json::json!({ "user": s.user, "role": s.role, "csrf": s.csrf })).into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        cookie_header(st, &s.token, crate::users::MAX_SESSION_SECS),
+    );
+    resp
 }
 
 /// Body of `POST /api/v1/login`.
@@ -216,12 +220,7 @@ pub(crate) async fn login(
     match r {
         Ok(LoginStep::Session(s)) => {
             audit(&st, &s.user, "login", &s.user, "success", peer).await;
-            let mut resp = Json(session_json(&s)).into_response();
-            resp.headers_mut().insert(
-                header::SET_COOKIE,
-                cookie_header(&st, &s.token, crate::users::MAX_SESSION_SECS),
-            );
-            resp
+            logged_in(&st, &s)
         }
         Ok(LoginStep::Enroll { token, secret, uri }) => {
             audit(
@@ -276,12 +275,7 @@ pub(crate) async fn enroll(
     match blocking(&st, move || users.enroll(&b.token, &b.code)).await {
         Ok(s) => {
             audit(&st, &s.user, "totp-enrolled", &s.user, "success", peer).await;
-            let mut resp = Json(session_json(&s)).into_response();
-            resp.headers_mut().insert(
-                header::SET_COOKIE,
-                cookie_header(&st, &s.token, crate::users::MAX_SESSION_SECS),
-            );
-            resp
+            logged_in(&st, &s)
         }
         Err(r) => r,
     }

@@ -294,6 +294,19 @@ async fn errors_as_json(r: Response) -> Response {
     error(status, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// Runs blocking work (SQLite, argon2) off the async threads; its error
+/// becomes a response through `on_err`.
+pub(crate) async fn run_blocking<T: Send + 'static, E: Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+    on_err: impl FnOnce(E) -> Response,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(on_err(e)),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
 /// Parses a JSON request body (after the caller has checked who is asking).
 #[allow(clippy::result_large_err)]
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
@@ -535,13 +548,7 @@ async fn search(
     }
     let events: Vec<serde_json::Value> = events
         .iter()
-        .map(|(seq, ev)| {
-            let mut j = ev.to_json();
-            if let Some(o) = j.as_object_mut() {
-                o.insert("seq".into(), (*seq).into());
-            }
-            j
-        })
+        .map(|(seq, ev)| output::event_json(*seq, ev))
         .collect();
     let histogram: Vec<serde_json::Value> = histogram
         .iter()

@@ -55,6 +55,15 @@ pub fn write_csv_header(out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "seq,time,source,host,decoder,message")
 }
 
+/// An event as JSON with its store sequence number (`seq`).
+pub fn event_json(seq: u64, ev: &Event) -> serde_json::Value {
+    let mut j = ev.to_json();
+    if let Some(o) = j.as_object_mut() {
+        o.insert("seq".into(), seq.into());
+    }
+    j
+}
+
 /// Writes events (with their sequence numbers) in `format`.
 pub fn write_events(
     out: &mut dyn Write,
@@ -65,11 +74,7 @@ pub fn write_events(
     match format {
         OutputFormat::Ndjson => {
             for (seq, ev) in events {
-                let mut j = ev.to_json();
-                if let Some(o) = j.as_object_mut() {
-                    o.insert("seq".into(), (*seq).into());
-                }
-                serde_json::to_writer(&mut *out, &j)?;
+                serde_json::to_writer(&mut *out, &event_json(*seq, ev))?;
                 out.write_all(b"\n")?;
             }
         }

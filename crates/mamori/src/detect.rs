@@ -71,6 +71,26 @@ pub fn rules(action: RulesAction, lang: Lang) -> Result<ExitCode> {
     }
 }
 
+/// Reads IOC lists, saying which lines (the first 20) are not indicators.
+pub fn load_iocs(paths: &[PathBuf], lang: Lang) -> Result<mamori_detect::ioc::IocSet> {
+    let (iocs, report) = mamori_detect::ioc::IocSet::load(paths)?;
+    for (path, line, text) in report.skipped.iter().take(20) {
+        eprintln!(
+            "{}",
+            tf(
+                lang,
+                "detect.ioc_skipped",
+                &[
+                    ("path", &path.display().to_string()),
+                    ("line", &line.to_string()),
+                    ("text", text)
+                ]
+            )
+        );
+    }
+    Ok(iocs)
+}
+
 /// `mamori hunt`.
 #[derive(Debug, Args)]
 pub struct HuntArgs {
@@ -118,21 +138,7 @@ pub fn hunt(cfg: &crate::config::Config, args: HuntArgs, lang: Lang) -> Result<E
             .map(|s| mamori_search::parse_time_bound(s, now).map_err(|e| anyhow::anyhow!("{e}")))
             .transpose()
     };
-    let (iocs, ioc_report) = mamori_detect::ioc::IocSet::load(&args.ioc)?;
-    for (path, line, text) in ioc_report.skipped.iter().take(20) {
-        eprintln!(
-            "{}",
-            tf(
-                lang,
-                "detect.ioc_skipped",
-                &[
-                    ("path", &path.display().to_string()),
-                    ("line", &line.to_string()),
-                    ("text", text)
-                ]
-            )
-        );
-    }
+    let iocs = load_iocs(&args.ioc, lang)?;
     let opts = HuntOptions {
         iocs,
         min_level: args.level.clone(),

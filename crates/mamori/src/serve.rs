@@ -6,7 +6,6 @@ use crate::config::{Config, parse_cidr};
 use anyhow::{Context, Result};
 use clap::Args;
 use mamori_detect::alerts::AlertStore;
-use mamori_detect::ioc::IocSet;
 use mamori_detect::{LiveDetector, LiveOptions, RuleSet};
 use mamori_event::Event;
 use mamori_i18n::{Lang, t, tf};
@@ -683,22 +682,8 @@ fn start_detector(
             )
         );
     }
-    let (iocs, ioc_report) =
-        IocSet::load(&cfg.detect.ioc).context("cannot read the IOC lists of [detect] ioc")?;
-    for (path, line, text) in ioc_report.skipped.iter().take(20) {
-        eprintln!(
-            "{}",
-            tf(
-                lang,
-                "detect.ioc_skipped",
-                &[
-                    ("path", &path.display().to_string()),
-                    ("line", &line.to_string()),
-                    ("text", text)
-                ]
-            )
-        );
-    }
+    let iocs = crate::detect::load_iocs(&cfg.detect.ioc, lang)
+        .context("cannot read the IOC lists of [detect] ioc")?;
     let opts = LiveOptions {
         dedup_window_ns: (cfg.detect.dedup_window_minutes.max(1) as i64) * 60_000_000_000,
         min_level: cfg.detect.min_level.clone(),
