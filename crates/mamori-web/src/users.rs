@@ -445,13 +445,17 @@ impl UserStore {
         };
         match totp::matching_step(&secret, code, t as u64) {
             Some(step) if step as i64 > last_step => {
-                self.with(|c| {
-                    c.execute(
-                        "UPDATE users SET totp_last_step = ?2, failures = 0 WHERE name = ?1",
+                // Claim the step: of two logins racing with one code, one wins.
+                let claimed = self.with(|c| {
+                    Ok(c.execute(
+                        "UPDATE users SET totp_last_step = ?2, failures = 0
+                         WHERE name = ?1 AND totp_last_step < ?2",
                         params![name, step as i64],
-                    )?;
-                    Ok(())
+                    )?)
                 })?;
+                if claimed != 1 {
+                    return Err(UserError::BadCredentials);
+                }
                 self.new_session(name, role).map(LoginStep::Session)
             }
             _ => Err(self.fail(name, t)),
