@@ -5,6 +5,7 @@ mod alerts;
 mod commands;
 mod config;
 mod detect;
+mod live;
 mod serve;
 mod users;
 
