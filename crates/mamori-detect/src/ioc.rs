@@ -220,17 +220,21 @@ impl IocSet {
                 path: p.clone(),
                 source,
             })?;
-            let text = String::from_utf8_lossy(&bytes);
-            if let Some(values) = stix_values(&text) {
-                set.add_list(p, &values.join("\n"), &mut report);
-            } else {
-                set.add_list(p, &text, &mut report);
-            }
+            set.add_text(p, &String::from_utf8_lossy(&bytes), &mut report);
         }
         Ok((set, report))
     }
 
-    /// Adds one list, named after `path`'s file stem.
+    /// Adds one list in any of the accepted forms (a STIX 2.1 bundle, or
+    /// text/CSV), named after `path`'s file stem.
+    pub fn add_text(&mut self, path: &Path, text: &str, report: &mut IocReport) {
+        match stix_values(text) {
+            Some(values) => self.add_list(path, &values.join("\n"), report),
+            None => self.add_list(path, text, report),
+        }
+    }
+
+    /// Adds one list of text or CSV, named after `path`'s file stem.
     pub fn add_list(&mut self, path: &Path, text: &str, report: &mut IocReport) {
         let name = path
             .file_stem()
@@ -452,6 +456,21 @@ fn visit(v: &Value, f: &mut dyn FnMut(&str)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text as a list, then any event values against it: no panic.
+        #[test]
+        fn lists_and_matching_never_panic(list in ".{0,400}", value in ".{0,200}") {
+            let mut s = IocSet::default();
+            let mut r = IocReport::default();
+            s.add_text(Path::new("x.txt"), &list, &mut r);
+            let mut e = Event::new(Vec::new());
+            e.fields.push("url.original", value.as_str());
+            e.fields.push("Hashes", value.as_str());
+            let _ = s.matches(&e);
+        }
+    }
 
     fn set(text: &str) -> (IocSet, IocReport) {
         let mut s = IocSet::default();
