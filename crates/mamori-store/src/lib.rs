@@ -140,6 +140,9 @@ pub struct StoreStats {
     pub fsync_max: Duration,
     /// Events stored per source since this process started.
     pub events_per_source: Vec<(String, u64)>,
+    /// When each source's newest event stored since this process started
+    /// was received, ns (the receive time, not the device's clock).
+    pub last_received_per_source: Vec<(String, i64)>,
 }
 
 /// Errors of the store.
@@ -253,7 +256,8 @@ struct Counters {
     fsync_count: AtomicU64,
     fsync_nanos: AtomicU64,
     fsync_max_nanos: AtomicU64,
-    per_source: Mutex<HashMap<String, u64>>,
+    /// Per source: events stored since start, newest receive time.
+    per_source: Mutex<HashMap<String, (u64, i64)>>,
 }
 
 /// A decompressed events block, by (segment, offset).
@@ -504,7 +508,12 @@ impl Store {
             events_per_source: c
                 .per_source
                 .lock()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.0)).collect())
+                .unwrap_or_default(),
+            last_received_per_source: c
+                .per_source
+                .lock()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.1)).collect())
                 .unwrap_or_default(),
         }
     }

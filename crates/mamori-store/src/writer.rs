@@ -431,7 +431,9 @@ impl Writer {
             if let Ok(mut m) = self.shared.counters.per_source.lock() {
                 for (events, _, _) in &appends {
                     for e in events {
-                        *m.entry(e.source.clone()).or_insert(0) += 1;
+                        let v = m.entry(e.source.clone()).or_insert((0, i64::MIN));
+                        v.0 += 1;
+                        v.1 = v.1.max(e.received_ns);
                     }
                 }
             }

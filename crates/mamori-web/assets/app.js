@@ -330,11 +330,7 @@ async function dashboardPage() {
       h("td", {}, h("a", { href: "#/alerts/" + a.id }, ruleTitle(a))),
       h("td", {}, entities(a)),
       h("td", {}, time(a.last_seen_ns)))));
-  const sources = table([m("sources.name"), m("sources.last_seen"), m("sources.state")],
-    d.sources.map((s) => h("tr" + (s.silent ? ".warn" : ""), {},
-      h("td", {}, s.name),
-      h("td", {}, time(s.last_seen)),
-      h("td", {}, s.silent ? h("span.badge.level-high", {}, m("sources.silent")) : h("span.badge.ok", {}, m("sources.ok"))))));
+  const sources = sourceHealth(d.sources);
   page(m("nav.dashboard"), summary, cards,
     h("section", {}, h("h2", {}, m("dash.newest")), newest),
     h("section", {}, h("h2", {}, m("dash.per_hour")), barChart(d.events_per_hour, m("dash.per_hour"))),
@@ -343,6 +339,15 @@ async function dashboardPage() {
 
 function ruleTitle(a) {
   return state.lang === "ja" && a.rule_title_ja ? a.rule_title_ja : a.rule_title;
+}
+
+function sourceHealth(list) {
+  return table([m("sources.name"), m("sources.last_seen"), m("sources.state"), m("sources.received")],
+    list.map((s) => h("tr" + (s.silent ? ".warn" : ""), {},
+      h("td", {}, s.name),
+      h("td", {}, time(s.last_seen)),
+      h("td", {}, s.silent ? h("span.badge.level-high", {}, m("sources.silent")) : h("span.badge.ok", {}, m("sources.ok"))),
+      h("td.num", {}, String(s.events_since_start)))), { cls: "sources" });
 }
 
 function entities(a) {
@@ -471,8 +476,7 @@ async function sourcesPage() {
       d.listeners.map((l) => h("tr", {}, h("td", {}, l.listener), h("td", {}, l.address))))),
     h("section", {}, h("h2", {}, m("sources.configured")), table([m("sources.name"), m("sources.decoder"), m("sources.encoding"), m("sources.timezone")],
       d.sources.map((s) => h("tr", {}, h("td", {}, s.name), h("td", {}, s.decoder), h("td", {}, s.encoding), h("td", {}, s.timezone))))),
-    h("section", {}, h("h2", {}, m("sources.received")), table([m("sources.name"), m("sources.events")],
-      d.events_since_start.map((s) => h("tr", {}, h("td", {}, s.source), h("td.num", {}, String(s.events)))))),
+    h("section", {}, h("h2", {}, m("dash.sources")), sourceHealth(d.health)),
     h("section", {}, h("h2", {}, m("sources.tokens")), table([m("sources.name"), m("sources.kind"), m("sources.created")],
       d.tokens.map((t) => h("tr", {}, h("td", {}, t.name), h("td", {}, t.kind.kind + (t.kind.source ? ": " + t.kind.source : "")), h("td", {}, time(t.created)))))),
     h("p.small.muted", {}, m("sources.help")));

@@ -541,6 +541,50 @@ pub(crate) async fn change_password(
 /// When a source counts as silent on the dashboard: no event for this long.
 const SILENT_NS: i64 = 3_600_000_000_000;
 
+/// Every configured or seen source with the time of its newest event,
+/// whether it has gone silent, and the events stored since start.
+fn source_health(st: &ApiState, now: i64) -> Vec<serde_json::Value> {
+    let stats = st.store.stats();
+    let mut names: Vec<String> = st.sources.keys().cloned().collect();
+    for (s, _) in &stats.events_per_source {
+        if !names.contains(s) {
+            names.push(s.clone());
+        }
+    }
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            // Received since start (the receive time); else the newest
+            // event in the index (the device's time).
+            let last = stats
+                .last_received_per_source
+                .iter()
+                .find(|(s, _)| *s == name)
+                .map(|(_, t)| *t)
+                .or_else(|| {
+                    mamori_search::parse_query(&format!("source:\"{}\"", name.replace('"', "")))
+                        .ok()
+                        .and_then(|q| st.index.search(&q, TimeRange::default(), 1, 0).ok())
+                        .and_then(|r| r.hits.first().map(|h| h.time_ns))
+                });
+            let stored = stats
+                .events_per_source
+                .iter()
+                .find(|(s, _)| *s == name)
+                .map(|(_, n)| *n)
+                .unwrap_or(0);
+            serde_json::json!({
+                "name": name,
+                "configured": st.sources.contains_key(&name),
+                "last_seen": last.map(format_rfc3339),
+                "silent": last.is_none_or(|t| now - t > SILENT_NS),
+                "events_since_start": stored,
+            })
+        })
+        .collect()
+}
+
 pub(crate) async fn dashboard(
     State(st): State<ApiState>,
     method: Method,
@@ -572,33 +616,7 @@ pub(crate) async fn dashboard(
             .histogram(&SearchQuery::All, day, 24)
             .map_err(|e| e.to_string())?;
         let stats = st.store.stats();
-        let mut names: Vec<String> = st.sources.keys().cloned().collect();
-        for (s, _) in &stats.events_per_source {
-            if !names.contains(s) {
-                names.push(s.clone());
-            }
-        }
-        names.sort();
-        let mut sources = Vec::new();
-        for name in names {
-            let last = mamori_search::parse_query(&format!("source:\"{}\"", name.replace('"', "")))
-                .ok()
-                .and_then(|q| st.index.search(&q, TimeRange::default(), 1, 0).ok())
-                .and_then(|r| r.hits.first().map(|h| h.time_ns));
-            let stored = stats
-                .events_per_source
-                .iter()
-                .find(|(s, _)| *s == name)
-                .map(|(_, n)| *n)
-                .unwrap_or(0);
-            sources.push(serde_json::json!({
-                "name": name,
-                "configured": st.sources.contains_key(&name),
-                "last_seen": last.map(format_rfc3339),
-                "silent": last.is_none_or(|t| now - t > SILENT_NS),
-                "events_since_start": stored,
-            }));
-        }
+        let sources = source_health(&st, now);
         let verify = std::fs::read_to_string(st.data_dir.join("last-verify.json"))
             .ok()
             .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
@@ -651,12 +669,16 @@ pub(crate) async fn sources(
         .into_iter()
         .map(|r| serde_json::json!({ "name": r.name, "kind": r.kind, "created": r.created }))
         .collect();
-    let stats = st.store.stats();
+    let st2 = st.clone();
+    let health = match tokio::task::spawn_blocking(move || source_health(&st2, now_ns())).await {
+        Ok(h) => h,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
     Json(serde_json::json!({
         "listeners": st.listeners.iter().map(|(w, a)| serde_json::json!({"listener": w, "address": a})).collect::<Vec<_>>(),
         "sources": configured,
         "tokens": tokens,
-        "events_since_start": stats.events_per_source.iter().map(|(s, n)| serde_json::json!({"source": s, "events": n})).collect::<Vec<_>>(),
+        "health": health,
     }))
     .into_response()
 }

@@ -223,6 +223,12 @@ fn console_set_up_login_alert_search_language() {
         assert!(csv.contains("vssadmin"), "{csv}");
         shot(&c, "07-search").await;
 
+        // The source the event came from is healthy on the sources page.
+        c.goto(&format!("{base}/#/sources")).await.unwrap();
+        let row = until_text(&c, "table.sources tbody tr:first-child", false, |t| t.contains("default")).await;
+        assert!(row.contains("受信中"), "the source that just sent is not silent: {row}");
+        shot(&c, "07b-sources").await;
+
         // 6. English by the switch; the choice stays.
         click(&c, "#lang-switch").await;
         until_text(&c, "#nav-dashboard", false, |t| t == "Dashboard").await;
