@@ -160,10 +160,10 @@ fn detect_one(
     }
     let mut hits: Vec<crate::RuleHit> = dets.iter().cloned().map(crate::rules::hit).collect();
     hits.extend(iocs.into_iter().map(|m| crate::RuleHit {
-        title: format!("IOC {} {} ({})", m.kind.as_str(), m.indicator, m.list),
+        title: m.title(),
         id: None,
         level: "high",
-        tags: vec!["ioc".into(), format!("ioc.{}", m.kind.as_str())],
+        tags: m.tags(),
         correlation: false,
         group: Vec::new(),
         event_seqs: Vec::new(),

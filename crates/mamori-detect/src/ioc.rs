@@ -58,6 +58,23 @@ pub struct IocMatch {
     pub field: String,
 }
 
+impl IocMatch {
+    /// The title an IOC match is reported under: `IOC <kind> <indicator> (<list>)`.
+    pub fn title(&self) -> String {
+        format!(
+            "IOC {} {} ({})",
+            self.kind.as_str(),
+            self.indicator,
+            self.list
+        )
+    }
+
+    /// Its tags: `ioc` and `ioc.<kind>`.
+    pub fn tags(&self) -> Vec<String> {
+        vec!["ioc".into(), format!("ioc.{}", self.kind.as_str())]
+    }
+}
+
 /// Errors reading IOC files.
 #[derive(Debug, thiserror::Error)]
 pub enum IocError {

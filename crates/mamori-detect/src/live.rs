@@ -272,9 +272,9 @@ fn ioc_alert(m: IocMatch, ev: &Event, seq: u64, ent: &Entities) -> AlertHit {
     summary.extend(key_fields(ev));
     AlertHit {
         rule_key: format!("ioc:{}:{}", m.list, m.indicator),
-        rule_title: format!("IOC {} {} ({})", m.kind.as_str(), m.indicator, m.list),
+        rule_title: m.title(),
         level: "high".into(),
-        tags: vec!["ioc".into(), format!("ioc.{}", m.kind.as_str())],
+        tags: m.tags(),
         kind: AlertKind::Ioc,
         entities: ent.clone(),
         time_ns: ev.time_ns,

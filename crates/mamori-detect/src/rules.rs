@@ -472,11 +472,6 @@ impl RuleSet {
         &self.info
     }
 
-    /// One rule by id (or title, for rules without an id).
-    pub fn rule(&self, key: &str) -> Option<&RuleInfo> {
-        self.info.iter().find(|r| r.key == key)
-    }
-
     /// Whether the set holds correlation rules.
     pub fn has_correlations(&self) -> bool {
         !self.correlations.is_empty()

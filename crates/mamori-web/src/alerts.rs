@@ -15,11 +15,7 @@ use serde::Deserialize;
 /// An alert as JSON, with the rule's Japanese title when it has one.
 pub(crate) fn alert_json(st: &ApiState, a: &mamori_detect::alerts::Alert) -> serde_json::Value {
     let mut j = serde_json::to_value(a).unwrap_or_default();
-    if let Some(ja) = st
-        .rules
-        .iter()
-        .find(|r| r.key == a.rule_key)
-        .and_then(|r| r.title_ja.clone())
+    if let Some(ja) = st.rule(&a.rule_key).and_then(|r| r.title_ja.clone())
         && let Some(o) = j.as_object_mut()
     {
         o.insert("rule_title_ja".into(), ja.into());
@@ -143,7 +139,7 @@ pub(crate) async fn show(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let rule = st.rules.iter().find(|r| r.key == alert.rule_key).cloned();
+    let rule = st.rule(&alert.rule_key).cloned();
     let events: Vec<serde_json::Value> = events
         .iter()
         .map(|(seq, ev)| crate::output::event_json(*seq, ev))

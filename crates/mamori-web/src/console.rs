@@ -722,7 +722,7 @@ pub(crate) async fn rule_action(
         "disable" => false,
         _ => return error(StatusCode::NOT_FOUND, "unknown action"),
     };
-    if !st.rules.iter().any(|r| r.key == key) {
+    if st.rule(&key).is_none() {
         return error(StatusCode::NOT_FOUND, format!("no rule {key}"));
     }
     if let Err(e) = st.alerts.set_rule_enabled(&key, enabled) {

@@ -100,6 +100,13 @@ pub struct ApiState {
     pub data_dir: std::path::PathBuf,
 }
 
+impl ApiState {
+    /// What is known about a loaded rule, by its key (id, or title).
+    pub(crate) fn rule(&self, key: &str) -> Option<&mamori_detect::RuleInfo> {
+        self.rules.iter().find(|r| r.key == key)
+    }
+}
+
 /// The peer address of a connection, put in each request's extensions.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
