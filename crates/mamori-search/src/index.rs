@@ -121,7 +121,12 @@ struct Inner {
     reader: IndexReader,
     writer: Option<Mutex<IndexWriter>>,
     f: Fields,
+    /// As of the last commit: sequence numbers below are searchable.
     indexed_upto: AtomicU64,
+    /// Sequence numbers below this have been handed to the writer (committed
+    /// or not). Any commit, whoever makes it, records this, so the payload
+    /// always matches the documents it makes durable.
+    added_upto: AtomicU64,
 }
 
 /// The search index; cheap to clone, shared between threads.
@@ -246,6 +251,7 @@ impl Index {
                 writer: writer.map(Mutex::new),
                 f,
                 indexed_upto: AtomicU64::new(upto),
+                added_upto: AtomicU64::new(upto),
             }),
         })
     }
@@ -263,19 +269,27 @@ impl Index {
     /// Adds one event (searchable after the next [`Index::commit`]).
     pub fn add(&self, seq: u64, ev: &Event) -> Result<(), SearchError> {
         let doc = document(&self.inner.f, seq, ev);
-        self.writer()?.add_document(doc)?;
+        let w = self.writer()?;
+        w.add_document(doc)?;
+        self.inner.added_upto.fetch_max(seq + 1, Ordering::AcqRel);
         Ok(())
     }
 
     /// Makes everything added searchable and records that sequence numbers
-    /// below `upto` are indexed.
+    /// below `upto` (or below the last one added, if that is higher) are
+    /// indexed. `upto` may run past the last event added when the store has
+    /// no events in between.
     pub fn commit(&self, upto: u64) -> Result<(), SearchError> {
-        {
-            let mut w = self.writer()?;
-            let mut prepared = w.prepare_commit()?;
-            prepared.set_payload(&upto.to_string());
-            prepared.commit()?;
-        }
+        let mut w = self.writer()?;
+        let upto = self
+            .inner
+            .added_upto
+            .fetch_max(upto, Ordering::AcqRel)
+            .max(upto);
+        let mut prepared = w.prepare_commit()?;
+        prepared.set_payload(&upto.to_string());
+        prepared.commit()?;
+        drop(w);
         self.inner.indexed_upto.store(upto, Ordering::Release);
         self.inner.reader.reload()?;
         Ok(())
@@ -288,13 +302,21 @@ impl Index {
             TBound::Excluded(Term::from_field_u64(self.inner.f.seq, seq)),
         );
         self.writer()?.delete_query(Box::new(q))?;
-        self.commit(self.indexed_upto())
+        self.commit(0)
     }
 
     /// Empties the index (before a rebuild).
     pub fn clear(&self) -> Result<(), SearchError> {
-        self.writer()?.delete_all_documents()?;
-        self.commit(0)
+        let mut w = self.writer()?;
+        w.delete_all_documents()?;
+        self.inner.added_upto.store(0, Ordering::Release);
+        let mut prepared = w.prepare_commit()?;
+        prepared.set_payload("0");
+        prepared.commit()?;
+        drop(w);
+        self.inner.indexed_upto.store(0, Ordering::Release);
+        self.inner.reader.reload()?;
+        Ok(())
     }
 
     /// Documents searchable now.

@@ -167,3 +167,24 @@ fn commit_payload_survives_reopen_and_retention_deletes() {
     assert_eq!(i.indexed_upto(), 0);
     assert_eq!(i.stats().docs, 0);
 }
+
+/// Retention may commit while events are being indexed; that commit records
+/// those events as indexed, so a restart does not add them a second time.
+#[test]
+fn a_commit_in_the_middle_of_indexing_records_what_it_made_durable() {
+    let (d, i) = fixture();
+    let more = ev(4, &[("message", s("fifth"))]);
+    i.add(4, &more).unwrap();
+    let sixth = ev(5, &[("message", s("sixth"))]);
+    i.add(5, &sixth).unwrap();
+    i.delete_seq_below(1).unwrap();
+    assert_eq!(i.indexed_upto(), 6);
+    drop(i);
+    let i = Index::open(d.path()).unwrap();
+    assert_eq!(
+        i.indexed_upto(),
+        6,
+        "the restart resumes after the last event added"
+    );
+    assert_eq!(seqs(&i, ""), [1, 2, 3, 4, 5]);
+}

@@ -3,7 +3,7 @@
 use crate::format::*;
 use crate::{
     BlockLoc, Durability, LastBlock, Repair, RetentionPolicy, RetentionReport, SegInfo, SeqRange,
-    Shared, StoreError, StoreOptions,
+    Shared, StoreError, StoreOptions, decode_block,
 };
 use mamori_event::Event;
 use serde::{Deserialize, Serialize};
@@ -299,13 +299,35 @@ impl Writer {
             path: info.path.clone(),
             detail: "segment header unreadable".into(),
         })?;
-        let blocks = {
+        let (blocks, locs) = {
             let d = self.shared.read_dir();
-            d.last
+            let blocks = d
+                .last
                 .filter(|l| l.segment == n)
                 .map(|l| l.index + 1)
-                .unwrap_or(0)
+                .unwrap_or(0);
+            let locs: Vec<BlockLoc> = d
+                .blocks
+                .iter()
+                .filter(|b| b.segment == n)
+                .copied()
+                .collect();
+            (blocks, locs)
         };
+        // What the segment already holds goes into its seal too, so that
+        // retention and the counts know every source in it.
+        let mut events_per_source: HashMap<String, u64> = HashMap::new();
+        let mut newest_received: HashMap<String, i64> = HashMap::new();
+        let mut max_time = i64::MIN;
+        for loc in locs {
+            let raw = self.shared.block_payload(loc)?;
+            for e in decode_block(&raw, &info.path)? {
+                *events_per_source.entry(e.source.clone()).or_insert(0) += 1;
+                let newest = newest_received.entry(e.source).or_insert(i64::MIN);
+                *newest = (*newest).max(e.received_ns);
+                max_time = max_time.max(e.time_ns);
+            }
+        }
         self.seg = Some(OpenSegment {
             number: n,
             file,
@@ -315,9 +337,9 @@ impl Writer {
             first_seq: info.first_seq,
             opened: Instant::now(),
             has_events: info.next_seq > info.first_seq,
-            events_per_source: HashMap::new(),
-            newest_received: HashMap::new(),
-            max_time: i64::MIN,
+            events_per_source,
+            newest_received,
+            max_time,
         });
         Ok(())
     }
@@ -786,6 +808,12 @@ impl Writer {
             let mut v = Vec::new();
             for (n, info) in &d.segments {
                 if !info.sealed {
+                    break;
+                }
+                // A seal of a segment holding events that names no source
+                // cannot say its events are old: keep it.
+                let holds_events = info.next_seq > info.first_seq;
+                if holds_events && info.newest_received.is_empty() {
                     break;
                 }
                 let expired = info.newest_received.iter().all(|(source, newest)| {

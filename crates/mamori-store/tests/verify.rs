@@ -369,3 +369,69 @@ fn disk_full_pauses_without_corruption_and_resumes() {
     assert!(r.is_ok(), "{:?}", r.problems);
     assert_eq!(r.events, 10);
 }
+
+/// Copies a store directory as a crash would leave it (the store still open).
+fn crash_image(from: &Path, to: &Path) {
+    for entry in walk(from) {
+        let rel = entry.strip_prefix(from).unwrap();
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, &dest).unwrap();
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_segment_reopened_after_a_restart_keeps_what_it_held_before() {
+    let d = tempfile::tempdir().unwrap();
+    let live = d.path().join("live");
+    let s = Store::open(&live, StoreOptions::default()).unwrap();
+    s.append_blocking((0..20).map(|i| ev(i, "vpn")).collect(), Durability::Sync)
+        .unwrap();
+    let crashed = d.path().join("crashed");
+    crash_image(&live, &crashed);
+    s.shutdown().unwrap();
+
+    // After the crash the open segment is reopened; a firewall event makes it
+    // full, so it is sealed.
+    let small = StoreOptions {
+        segment_max_bytes: 1,
+        ..StoreOptions::default()
+    };
+    let s = Store::open(&crashed, small.clone()).unwrap();
+    s.append_blocking(vec![ev(20, "fw")], Durability::Sync)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    s.shutdown().unwrap();
+    drop(s);
+
+    // A month later the firewall's 30 days are over but the VPN's year is not:
+    // the segment holds VPN events, so it stays.
+    let s = Store::open(&crashed, small).unwrap();
+    let policy = RetentionPolicy {
+        default_days: 30,
+        per_source_days: [("vpn".to_string(), 365)].into(),
+    };
+    let later = mamori_event::now_ns() + 31 * 86_400_000_000_000;
+    let rep = s.apply_retention(later, &policy).unwrap();
+    assert!(
+        rep.deleted_segments.is_empty(),
+        "VPN events kept for a year were deleted after a month: {rep:?}"
+    );
+    assert_eq!(s.scan(0).count(), 21);
+    s.shutdown().unwrap();
+    let r = run(&crashed, None);
+    assert!(r.is_ok(), "{:?}", r.problems);
+}

@@ -42,11 +42,19 @@ fn open_index(cfg: &Config) -> Result<Index> {
     })
 }
 
-/// Indexes stored events from the index's position up to `upto` (exclusive),
-/// committing every 100,000 events; returns how many were indexed.
-pub fn index_range(store: &Store, index: &Index, upto: u64) -> Result<u64> {
+/// Indexes stored events from the index's position up to `upto` (exclusive);
+/// returns how many were indexed. It commits at least every
+/// [`INDEX_COMMIT_EVERY`], so a crash never throws away more than that much
+/// work, and returns early (after a commit) as soon as `stop()` says so.
+pub fn index_range(
+    store: &Store,
+    index: &Index,
+    upto: u64,
+    stop: &dyn Fn() -> bool,
+) -> Result<u64> {
     let from = index.indexed_upto();
     let mut n = 0u64;
+    let mut last_commit = std::time::Instant::now();
     for item in store.scan(from) {
         let (seq, ev) = item?;
         if seq >= upto {
@@ -54,12 +62,27 @@ pub fn index_range(store: &Store, index: &Index, upto: u64) -> Result<u64> {
         }
         index.add(seq, &ev)?;
         n += 1;
-        if n.is_multiple_of(100_000) {
-            index.commit(seq + 1)?;
+        if n.is_multiple_of(1000) {
+            if stop() {
+                index.commit(seq + 1)?;
+                return Ok(n);
+            }
+            if n.is_multiple_of(100_000) || last_commit.elapsed() >= INDEX_COMMIT_EVERY {
+                index.commit(seq + 1)?;
+                last_commit = std::time::Instant::now();
+            }
         }
     }
     index.commit(upto.max(from))?;
     Ok(n)
+}
+
+/// The longest indexing work a crash can undo.
+pub const INDEX_COMMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// For [`index_range`] calls that run to the end.
+pub fn never() -> bool {
+    false
 }
 
 /// `mamori import`.
@@ -112,7 +135,7 @@ pub fn import(cfg: &Config, args: ImportArgs, lang: Lang) -> Result<()> {
     pb.finish_and_clear();
     store.shutdown()?;
     let upto = *store.committed_seq().borrow();
-    index_range(&store, &index, upto)?;
+    index_range(&store, &index, upto, &never)?;
     for (path, reason) in &report.failed_files {
         eprintln!(
             "{}",
@@ -370,7 +393,7 @@ pub fn reindex(cfg: &Config, lang: Lang) -> Result<()> {
     let index = open_index(cfg)?;
     index.clear()?;
     let upto = *store.committed_seq().borrow();
-    let n = index_range(&store, &index, upto)?;
+    let n = index_range(&store, &index, upto, &never)?;
     store.shutdown()?;
     println!(
         "{}",

@@ -165,6 +165,7 @@ impl ServeMetrics {
 }
 
 async fn serve(cfg: Config, lang: Lang) -> Result<()> {
+    let mut stop_signal = StopSignal::install();
     let data = cfg.data_dir.clone();
     std::fs::create_dir_all(&data)
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;
@@ -512,7 +513,7 @@ async fn serve(cfg: Config, lang: Lang) -> Result<()> {
     }
 
     eprintln!("{}", t(lang, "serve.ready"));
-    wait_for_signal().await;
+    stop_signal.wait().await;
     eprintln!("{}", t(lang, "serve.stopping"));
     shutdown.cancel();
     while listener_tasks.join_next().await.is_some() {}
@@ -551,38 +552,19 @@ fn announce(lang: Lang, what: &str, addr: std::io::Result<std::net::SocketAddr>)
     }
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// Indexes what the store holds beyond the index, then keeps following it,
-/// committing about once a second.
+/// committing about once a second. On shutdown it makes one last pass of at
+/// most [`FINAL_INDEX_BUDGET`]; what is left is indexed at the next start.
 async fn follow_store(store: Store, index: Index, shutdown: CancellationToken) {
     let mut committed = store.committed_seq();
     loop {
         let upto = *committed.borrow_and_update();
         if upto > index.indexed_upto() {
-            let (s, i) = (store.clone(), index.clone());
-            match tokio::task::spawn_blocking(move || crate::commands::index_range(&s, &i, upto))
-                .await
+            let (s, i, stop) = (store.clone(), index.clone(), shutdown.clone());
+            match tokio::task::spawn_blocking(move || {
+                crate::commands::index_range(&s, &i, upto, &|| stop.is_cancelled())
+            })
+            .await
             {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::error!(error = %e, "indexing failed; retrying"),
@@ -594,10 +576,68 @@ async fn follow_store(store: Store, index: Index, shutdown: CancellationToken) {
                 // One last pass so that what was stored is searchable.
                 let upto = *committed.borrow();
                 let (s, i) = (store.clone(), index.clone());
-                let _ = tokio::task::spawn_blocking(move || crate::commands::index_range(&s, &i, upto)).await;
+                let deadline = std::time::Instant::now() + FINAL_INDEX_BUDGET;
+                let r = tokio::task::spawn_blocking(move || {
+                    crate::commands::index_range(&s, &i, upto, &|| std::time::Instant::now() > deadline)
+                })
+                .await;
+                if let Ok(Err(e)) = r {
+                    tracing::error!(error = %e, "indexing failed; the rest is indexed at the next start");
+                }
                 return;
             }
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// How long a stopping server goes on indexing its backlog.
+const FINAL_INDEX_BUDGET: Duration = Duration::from_secs(20);
+
+/// SIGTERM and Ctrl+C, caught from the very start of `serve`, so that a stop
+/// asked for while it is still starting is a clean stop too.
+struct StopSignal {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignal {
+    fn install() -> StopSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            StopSignal {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            StopSignal {}
+        }
+    }
+
+    async fn wait(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                _ = recv(&mut self.term) => {}
+                _ = recv(&mut self.int) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

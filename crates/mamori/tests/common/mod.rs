@@ -63,6 +63,13 @@ impl Server {
         std::fs::create_dir_all(data).unwrap();
         let cfg_path = data.with_extension("toml");
         std::fs::write(&cfg_path, config).unwrap();
+        // The server's own log, appended over restarts, for a failing test's
+        // reader.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.with_extension("log"))
+            .expect("open the server log");
         let mut child = Command::new(BIN)
             .arg("serve")
             .arg("--config")
@@ -70,7 +77,7 @@ impl Server {
             .env("MAMORI_LANG", "en")
             .env("MAMORI_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start mamori serve");
         let out = child.stdout.take().unwrap();
@@ -168,7 +175,12 @@ impl Server {
             .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(
+                    status.success(),
+                    "mamori serve did not stop cleanly on SIGTERM ({status}); its log: {}",
+                    self.data.with_extension("log").display()
+                );
                 return;
             }
             if Instant::now() > deadline {
