@@ -41,6 +41,7 @@ mod event;
 mod hunt;
 pub mod ioc;
 mod live;
+mod prefilter;
 mod rules;
 
 pub use event::SigmaEvent;

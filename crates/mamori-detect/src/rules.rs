@@ -1,9 +1,12 @@
 //! Loading rules and evaluating events against them.
 
 use crate::event::SigmaEvent;
+use crate::prefilter::Prefilter;
 use mamori_event::Event;
 use rsigma_eval::result::EvaluationResult;
-use rsigma_eval::{CorrelationConfig, CorrelationEngine, Engine};
+use rsigma_eval::{
+    CompiledRule, CorrelationConfig, CorrelationEngine, compile_rule, evaluate_rule,
+};
 use rsigma_parser::{
     CorrelationRule, Detection, LogSource, Modifier, SigmaRule, SigmaString, SigmaValue,
     parse_sigma_yaml,
@@ -102,33 +105,31 @@ fn top_level_scalar(text: &str, key: &str) -> Option<String> {
 
 /// Compiled rules, ready to evaluate events.
 ///
-/// Rules are grouped by their Sigma logsource (product, service, category),
-/// one rsigma engine per group. rsigma builds, per engine, a prefilter of
-/// every literal its rules look for (Aho-Corasick DFAs) and runs each event
-/// through it before looking at logsources; with one engine per logsource an
-/// event only meets the literals of rules that can apply to it, and the
-/// automata are smaller (measured with SigmaHQ's 2,407 Windows rules: see
-/// BENCHMARKS.md).
+/// Each rule is compiled by rsigma and evaluated by rsigma. What mamori adds
+/// is the choice of which rules to evaluate for an event: only those whose
+/// Sigma logsource the event satisfies, and of those only the ones a
+/// [`Prefilter`] finds literals of in the event. rsigma's own `Engine` does
+/// the second with Aho-Corasick DFAs that took 122 MB for SigmaHQ's Windows
+/// rules; the prefilter's single contiguous NFA does it in a few MB at a
+/// similar speed (BENCHMARKS.md).
 pub struct RuleSet {
-    groups: Vec<Group>,
+    compiled: Vec<CompiledRule>,
+    /// Per compiled rule, its logsource.
+    sources: Vec<RuleSource>,
+    prefilter: Prefilter,
     correlations: Vec<CorrelationRule>,
     info: Vec<RuleInfo>,
 }
 
-/// Lower-cased (product, service, category) of a rule.
-type SourceKey = (Option<String>, Option<String>, Option<String>);
-
-/// The rules that share one logsource, in one engine.
-struct Group {
-    /// Lower-cased product, service, category of the rules (None: any).
+/// The logsource a rule applies to, lower-cased (None: any).
+struct RuleSource {
     product: Option<String>,
     service: Option<String>,
     category: Option<String>,
-    engine: Engine,
 }
 
-impl Group {
-    /// Whether an event with this logsource can satisfy the group's rules.
+impl RuleSource {
+    /// Whether an event with this logsource can satisfy the rule.
     fn fits(&self, ls: &LogSource) -> bool {
         fn part(want: &Option<String>, have: &Option<String>) -> bool {
             match want {
@@ -315,77 +316,58 @@ impl RuleSet {
             files: sources.len(),
             ..LoadReport::default()
         };
-        let mut rules: Vec<(usize, SigmaRule)> = Vec::new();
+        // Each rule is compiled as soon as it is parsed, and its parsed form
+        // dropped: only the compiled rules stay in memory.
+        let lower = |s: &Option<String>| s.as_ref().map(|v| v.to_ascii_lowercase());
+        let mut compiled = Vec::new();
+        let mut rule_sources = Vec::new();
         let mut info = Vec::new();
         let mut correlations: Vec<(usize, CorrelationRule)> = Vec::new();
         for (i, (path, text)) in sources.iter().enumerate() {
-            match parse_sigma_yaml(text) {
-                Ok(c) => {
-                    for e in c.errors {
-                        report.failed.push((path.clone(), e));
-                    }
-                    correlations.extend(c.correlations.into_iter().map(|r| (i, r)));
-                    rules.extend(c.rules.into_iter().map(|mut r| {
-                        fix_base64offset(&mut r);
-                        (i, r)
-                    }));
+            let parsed = match parse_sigma_yaml(text) {
+                Ok(c) => c,
+                Err(e) => {
+                    report.failed.push((path.clone(), e.to_string()));
+                    continue;
                 }
-                Err(e) => report.failed.push((path.clone(), e.to_string())),
+            };
+            for e in parsed.errors {
+                report.failed.push((path.clone(), e));
             }
-        }
-        // One engine per logsource.
-        let lower = |s: &Option<String>| s.as_ref().map(|v| v.to_ascii_lowercase());
-        let mut by_source: std::collections::BTreeMap<SourceKey, Vec<usize>> = Default::default();
-        for (n, (_, r)) in rules.iter().enumerate() {
-            let ls = &r.logsource;
-            by_source
-                .entry((lower(&ls.product), lower(&ls.service), lower(&ls.category)))
-                .or_default()
-                .push(n);
-        }
-        let mut groups = Vec::new();
-        let mut errors: Vec<(usize, String)> = Vec::new();
-        for ((product, service, category), members) in by_source {
-            let mut engine = Engine::new();
-            for (idx, e) in engine.add_rules(members.iter().map(|n| &rules[*n].1)) {
-                errors.push((members[idx], e.to_string()));
-            }
-            if engine.rule_count() > 0 {
-                groups.push(Group {
-                    product,
-                    service,
-                    category,
-                    engine,
+            correlations.extend(parsed.correlations.into_iter().map(|r| (i, r)));
+            for mut r in parsed.rules {
+                fix_base64offset(&mut r);
+                match compile_rule(&r) {
+                    Ok(c) => compiled.push(c),
+                    Err(e) => {
+                        report.failed.push((path.clone(), e.to_string()));
+                        continue;
+                    }
+                }
+                let ls = &r.logsource;
+                rule_sources.push(RuleSource {
+                    product: lower(&ls.product),
+                    service: lower(&ls.service),
+                    category: lower(&ls.category),
+                });
+                info.push(RuleInfo {
+                    key: r.id.clone().unwrap_or_else(|| r.title.clone()),
+                    title_ja: top_level_scalar(text, "title_ja"),
+                    level: r.level.map(|l| l.as_str()).unwrap_or("").to_owned(),
+                    response_ja: top_level_scalar(text, "response_ja"),
+                    response_en: top_level_scalar(text, "response_en"),
+                    file: path.display().to_string(),
+                    correlation: false,
+                    title: r.title,
+                    tags: r.tags,
+                    description: r.description,
+                    falsepositives: r.falsepositives,
+                    references: r.references,
                 });
             }
         }
-        errors.sort_by_key(|(n, _)| *n);
-        for (n, e) in &errors {
-            report
-                .failed
-                .push((sources[rules[*n].0].0.clone(), e.clone()));
-        }
-        report.rules_loaded = rules.len() - errors.len();
-        for (n, (i, r)) in rules.iter().enumerate() {
-            if errors.iter().any(|(idx, _)| *idx == n) {
-                continue;
-            }
-            let text = &sources[*i].1;
-            info.push(RuleInfo {
-                key: r.id.clone().unwrap_or_else(|| r.title.clone()),
-                title: r.title.clone(),
-                title_ja: top_level_scalar(text, "title_ja"),
-                level: r.level.map(|l| l.as_str()).unwrap_or("").to_owned(),
-                tags: r.tags.clone(),
-                description: r.description.clone(),
-                response_ja: top_level_scalar(text, "response_ja"),
-                response_en: top_level_scalar(text, "response_en"),
-                falsepositives: r.falsepositives.clone(),
-                references: r.references.clone(),
-                file: sources[*i].0.display().to_string(),
-                correlation: false,
-            });
-        }
+        report.rules_loaded = compiled.len();
+        let prefilter = Prefilter::build(&compiled);
         // Keep the correlations that compile.
         let mut check = CorrelationEngine::new(CorrelationConfig::default());
         let mut kept = Vec::new();
@@ -415,7 +397,9 @@ impl RuleSet {
         report.correlations = kept.len();
         (
             RuleSet {
-                groups,
+                compiled,
+                sources: rule_sources,
+                prefilter,
                 correlations: kept,
                 info,
             },
@@ -425,7 +409,7 @@ impl RuleSet {
 
     /// Active rules.
     pub fn len(&self) -> usize {
-        self.groups.iter().map(|g| g.engine.rule_count()).sum()
+        self.compiled.len()
     }
 
     /// Whether no rule is active.
@@ -442,29 +426,37 @@ impl RuleSet {
 
     /// Like [`RuleSet::evaluate`], in rsigma's form, to feed a [`Correlator`].
     pub fn detect(&self, ev: &Event) -> Vec<EvaluationResult> {
-        let mut out: Vec<EvaluationResult> = Vec::new();
-        for category in sigma_categories(ev) {
-            let ls = LogSource {
+        let candidates = self.prefilter.candidates(ev);
+        self.evaluate_fitting(ev, candidates.into_iter().map(|n| n as usize))
+    }
+
+    /// [`RuleSet::detect`] without the prefilter: every rule whose
+    /// logsource fits is evaluated. For tests that check the prefilter.
+    #[doc(hidden)]
+    pub fn detect_evaluating_every_rule(&self, ev: &Event) -> Vec<EvaluationResult> {
+        self.evaluate_fitting(ev, 0..self.compiled.len())
+    }
+
+    /// Evaluates those of `rules` whose logsource the event satisfies.
+    fn evaluate_fitting(
+        &self,
+        ev: &Event,
+        rules: impl Iterator<Item = usize>,
+    ) -> Vec<EvaluationResult> {
+        let logsources: Vec<LogSource> = sigma_categories(ev)
+            .into_iter()
+            .map(|category| LogSource {
                 product: ev.logsource.product.clone(),
                 service: ev.logsource.service.clone(),
                 category,
                 ..LogSource::default()
-            };
-            for g in self.groups.iter().filter(|g| g.fits(&ls)) {
-                for r in g.engine.evaluate_with_logsource(&SigmaEvent(ev), &ls) {
-                    if !r.is_detection()
-                        || out.iter().any(|h| {
-                            h.header.rule_title == r.header.rule_title
-                                && h.header.rule_id == r.header.rule_id
-                        })
-                    {
-                        continue;
-                    }
-                    out.push(r);
-                }
-            }
-        }
-        out
+            })
+            .collect();
+        let sigma = SigmaEvent(ev);
+        rules
+            .filter(|&n| logsources.iter().any(|ls| self.sources[n].fits(ls)))
+            .filter_map(|n| evaluate_rule(&self.compiled[n], &sigma))
+            .collect()
     }
 
     /// What is known about each loaded rule (detections, then correlations).

@@ -373,3 +373,70 @@ fn vpn_failures_then_success_is_correlated() {
         .expect("correlated over the stream");
     assert_eq!(corr.file, PathBuf::from("store:seq=3"));
 }
+
+/// The prefilter only chooses which rules rsigma evaluates; it must never
+/// leave out one that matches. Every SigmaHQ rule over every record of both
+/// EVTX corpora, with and without it: the same detections.
+#[test]
+fn the_prefilter_never_drops_a_detection() {
+    let Some(c) = corpora() else {
+        eprintln!("skipped: corpora not found");
+        return;
+    };
+    let folders: Vec<PathBuf> = ["rules", "rules-emerging-threats", "rules-threat-hunting"]
+        .iter()
+        .map(|f| c.join("sigmahq-rules").join(f))
+        .filter(|p| p.is_dir())
+        .collect();
+    let (rules, _) = RuleSet::load(&folders, true).unwrap();
+    let mut files = Vec::new();
+    for dir in ["evtx-attack-samples", "sigmahq-regression"] {
+        collect(&c.join(dir), "evtx", &mut files);
+    }
+    let settings = mamori_ingest::decode::SourceSettings {
+        name: "hunt".into(),
+        ..Default::default()
+    };
+    let (mut events, mut detections) = (0usize, 0usize);
+    let mut differences = Vec::new();
+    for file in &files {
+        let mut sink = |batch: Vec<Event>| -> Result<(), String> {
+            for ev in batch {
+                events += 1;
+                let names = |v: Vec<rsigma_eval::EvaluationResult>| {
+                    let mut v: Vec<String> = v
+                        .into_iter()
+                        .map(|r| format!("{} {:?}", r.header.rule_title, r.header.rule_id))
+                        .collect();
+                    v.sort();
+                    v
+                };
+                let with = names(rules.detect(&ev));
+                let without = names(rules.detect_evaluating_every_rule(&ev));
+                detections += without.len();
+                if with != without {
+                    differences.push(format!(
+                        "{}: with the prefilter {with:?}, evaluating every rule {without:?}",
+                        file.display()
+                    ));
+                }
+            }
+            Ok(())
+        };
+        mamori_ingest::import::import_paths(
+            std::slice::from_ref(file),
+            &settings,
+            &mut |_| {},
+            &mut sink,
+        )
+        .unwrap();
+    }
+    eprintln!(
+        "{} files, {events} records, {} rules, {detections} detections",
+        files.len(),
+        rules.len()
+    );
+    assert!(events > 8000, "{events}");
+    assert!(detections > 1000, "{detections}");
+    assert!(differences.is_empty(), "{differences:#?}");
+}
