@@ -1,20 +1,24 @@
 //! Which rules can possibly match an event, found with one small automaton.
 //!
-//! For every compiled rule we work out a *witness set*: literals of which at
-//! least one must occur (ignoring case) in some value of any event the rule
-//! matches. A selection `CommandLine|contains: 'vssadmin'` has the witness
-//! `vssadmin`; an AND takes the most selective witness set of its parts, an
-//! OR the union of its branches'; NOT, regular expressions, numbers, CIDRs
-//! and the like give none, and a rule without one is always evaluated. All
-//! witnesses go into one Aho-Corasick automaton (a contiguous NFA: a few MB
-//! where a DFA over the same literals takes over a hundred); an event's
-//! values are scanned once, and only the rules whose witnesses occur are
-//! evaluated, by rsigma. The prefilter can only add candidates, never drop a
-//! rule that matches: the rsigma evaluation decides, and a test compares it
-//! with evaluating every rule on whole corpora.
+//! For every compiled rule we work out a *clue*: literals and field names
+//! such that any event the rule matches contains one of the literals
+//! (ignoring case) in some value, or has one of the fields. A selection
+//! `CommandLine|contains: 'vssadmin'` gives the literal `vssadmin`; one with
+//! only `Payload|re: …` gives the field `Payload` (rsigma matches nothing but
+//! `null` on a missing field). An AND takes the most selective clue of its
+//! parts, an OR the union of its branches'; NOT gives none, and a rule
+//! without a clue is always evaluated. All literals go into one Aho-Corasick
+//! automaton (a contiguous NFA: a few MB where DFAs over the same literals
+//! took over a hundred); an event's values are scanned once, and only the
+//! rules whose clue is found are evaluated, by rsigma. The prefilter can only
+//! add candidates, never drop a rule that matches: rsigma's evaluation
+//! decides, and a test compares it with evaluating every rule on whole
+//! corpora.
 
+use crate::event::SigmaEvent;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use mamori_event::{Event, Value};
+use rsigma_eval::event::Event as _;
 use rsigma_eval::matcher::GroupMode;
 use rsigma_eval::{CompiledDetection, CompiledMatcher, CompiledRule};
 use rsigma_parser::{ConditionExpr, Quantifier, SelectorPattern};
@@ -22,38 +26,51 @@ use rsigma_parser::{ConditionExpr, Quantifier, SelectorPattern};
 /// Candidate rules for an event.
 pub(crate) struct Prefilter {
     automaton: Option<AhoCorasick>,
-    /// Per pattern, the rules it is a witness of.
+    /// Per pattern, the rules it is a literal of.
     pattern_rules: Vec<Vec<u32>>,
-    /// Rules without a witness set: evaluated for every event.
+    /// Rules whose clue names fields, with those fields.
+    field_rules: Vec<(u32, Vec<String>)>,
+    /// Rules without a clue: evaluated for every event.
     always: Vec<u32>,
     rules: usize,
 }
 
-/// Literals of which one must occur in a matching event; `None`: unknown.
-type Witness = Option<Vec<String>>;
+/// Literals of which one must occur in a matching event, or fields of which
+/// one must be present.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Clue {
+    literals: Vec<String>,
+    fields: Vec<String>,
+}
+
+/// `None`: nothing is known that a matching event must hold.
+type Witness = Option<Clue>;
 
 impl Prefilter {
-    /// Works out the rules' witness sets and builds the automaton.
+    /// Works out the rules' clues and builds the automaton.
     pub(crate) fn build(rules: &[CompiledRule]) -> Prefilter {
         let mut patterns: Vec<String> = Vec::new();
         let mut index: std::collections::HashMap<String, usize> = Default::default();
         let mut pattern_rules: Vec<Vec<u32>> = Vec::new();
+        let mut field_rules = Vec::new();
         let mut always = Vec::new();
         for (n, rule) in rules.iter().enumerate() {
-            match rule_witness(rule) {
-                Some(ws) => {
-                    for w in ws {
-                        let at = *index.entry(w.clone()).or_insert_with(|| {
-                            patterns.push(w);
-                            pattern_rules.push(Vec::new());
-                            patterns.len() - 1
-                        });
-                        if pattern_rules[at].last() != Some(&(n as u32)) {
-                            pattern_rules[at].push(n as u32);
-                        }
-                    }
+            let Some(clue) = rule_witness(rule) else {
+                always.push(n as u32);
+                continue;
+            };
+            for w in clue.literals {
+                let at = *index.entry(w.clone()).or_insert_with(|| {
+                    patterns.push(w);
+                    pattern_rules.push(Vec::new());
+                    patterns.len() - 1
+                });
+                if pattern_rules[at].last() != Some(&(n as u32)) {
+                    pattern_rules[at].push(n as u32);
                 }
-                None => always.push(n as u32),
+            }
+            if !clue.fields.is_empty() {
+                field_rules.push((n as u32, clue.fields));
             }
         }
         let automaton = if patterns.is_empty() {
@@ -70,27 +87,38 @@ impl Prefilter {
             // Could not build: every rule is evaluated.
             always = (0..rules.len() as u32).collect();
             pattern_rules.clear();
+            field_rules.clear();
         }
         Prefilter {
             automaton,
             pattern_rules,
+            field_rules,
             always,
             rules: rules.len(),
         }
     }
 
     /// The rules (indices into the slice given to [`Prefilter::build`]) that
-    /// may match `ev`, in ascending order.
-    pub(crate) fn candidates(&self, ev: &Event) -> Vec<u32> {
-        let mut hit = vec![false; self.rules];
+    /// may match `ev`, in ascending order, among those `wanted` accepts
+    /// (a cheap test, such as the rule's logsource).
+    pub(crate) fn candidates(&self, ev: &Event, wanted: &dyn Fn(usize) -> bool) -> Vec<u32> {
+        let mut seen = vec![0u64; self.rules.div_ceil(64)];
+        let mut out: Vec<u32> = Vec::new();
+        let mut mark = |r: u32, out: &mut Vec<u32>| {
+            let (word, bit) = (r as usize / 64, 1u64 << (r % 64));
+            if seen[word] & bit == 0 {
+                seen[word] |= bit;
+                out.push(r);
+            }
+        };
         for &r in &self.always {
-            hit[r as usize] = true;
+            mark(r, &mut out);
         }
         if let Some(ac) = &self.automaton {
             let mut scan = |s: &str| {
                 for m in ac.find_overlapping_iter(s) {
                     for &r in &self.pattern_rules[m.pattern().as_usize()] {
-                        hit[r as usize] = true;
+                        mark(r, &mut out);
                     }
                 }
             };
@@ -102,41 +130,56 @@ impl Prefilter {
                 }
             };
             text(&ev.host);
+            let mut buf = String::new();
             for (_, v) in ev.fields.iter() {
-                visit_text(v, &mut text);
+                visit_text(v, &mut buf, &mut text);
             }
         }
-        hit.iter()
-            .enumerate()
-            .filter(|(_, h)| **h)
-            .map(|(n, _)| n as u32)
-            .collect()
+        out.retain(|&r| wanted(r as usize));
+        let sigma = SigmaEvent(ev);
+        for (r, fields) in &self.field_rules {
+            if wanted(*r as usize) && fields.iter().any(|f| sigma.get_field(f).is_some()) {
+                mark(*r, &mut out);
+            }
+        }
+        out.sort_unstable();
+        out
     }
 }
 
 /// Every value as the rules' matchers see it as text, and every number
 /// (also one written in a string) as the integer it is closest to, so that
-/// a numeric comparison's witness is found however the number is written.
-fn visit_text(v: &Value, f: &mut dyn FnMut(&str)) {
+/// a numeric comparison's literal is found however the number is written.
+/// `buf` is scratch space for the numbers.
+fn visit_text(v: &Value, buf: &mut String, f: &mut dyn FnMut(&str)) {
+    use std::fmt::Write;
     match v {
         Value::Str(s) => {
             f(s);
-            if let Ok(x) = s.trim().parse::<f64>()
-                && let Some(t) = integer_text(x)
-                && t != *s
+            let t = s.trim();
+            if t.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '+' | '-' | '.'))
+                && let Ok(x) = t.parse::<f64>()
+                && write_integer(x, buf)
+                && buf != s
             {
-                f(&t);
+                f(buf);
             }
         }
-        Value::Int(i) => f(&i.to_string()),
+        Value::Int(i) => {
+            buf.clear();
+            let _ = write!(buf, "{i}");
+            f(buf);
+        }
         Value::Float(x) => {
-            f(&x.to_string());
-            if let Some(t) = integer_text(*x) {
-                f(&t);
+            buf.clear();
+            let _ = write!(buf, "{x}");
+            f(buf);
+            if write_integer(*x, buf) {
+                f(buf);
             }
         }
         Value::Bool(b) => f(if *b { "true" } else { "false" }),
-        Value::List(vs) => vs.iter().for_each(|v| visit_text(v, f)),
+        Value::List(vs) => vs.iter().for_each(|v| visit_text(v, buf, f)),
         Value::Null => {}
     }
 }
@@ -198,21 +241,43 @@ fn condition_witness(rule: &CompiledRule, c: &ConditionExpr) -> Witness {
 fn detection_witness(d: &CompiledDetection) -> Witness {
     match d {
         CompiledDetection::AllOf(items) => best(items.iter().map(|i| {
-            if i.exists.is_some() {
-                None
-            } else {
-                matcher_witness(&i.matcher)
+            match (&i.field, i.exists) {
+                (Some(f), Some(true)) => Some(Clue {
+                    literals: Vec::new(),
+                    fields: vec![f.clone()],
+                }),
+                (_, Some(_)) => None,
+                (None, None) => matcher_literals(&i.matcher).map(|literals| Clue {
+                    literals,
+                    fields: Vec::new(),
+                }),
+                // On a missing field rsigma matches only `null`.
+                (Some(f), None) => match matcher_literals(&i.matcher) {
+                    Some(literals) => Some(Clue {
+                        literals,
+                        fields: Vec::new(),
+                    }),
+                    None if matches!(i.matcher, CompiledMatcher::Null) => None,
+                    None => Some(Clue {
+                        literals: Vec::new(),
+                        fields: vec![f.clone()],
+                    }),
+                },
             }
         })),
         CompiledDetection::AnyOf(ds) => union(ds.iter().map(detection_witness)),
-        CompiledDetection::Keywords(m) => matcher_witness(m),
+        CompiledDetection::Keywords(m) => matcher_literals(m).map(|literals| Clue {
+            literals,
+            fields: Vec::new(),
+        }),
         CompiledDetection::And(ds) => best(ds.iter().map(detection_witness)),
         _ => None,
     }
 }
 
-fn matcher_witness(m: &CompiledMatcher) -> Witness {
-    let literal = |v: &str, case_insensitive: bool| -> Witness {
+/// Literals of which one occurs in any value the matcher accepts.
+fn matcher_literals(m: &CompiledMatcher) -> Option<Vec<String>> {
+    let literal = |v: &str, case_insensitive: bool| -> Option<Vec<String>> {
         if v.is_empty() || (!case_insensitive && !v.is_ascii()) {
             return None;
         }
@@ -221,6 +286,18 @@ fn matcher_witness(m: &CompiledMatcher) -> Witness {
         } else {
             v.to_owned()
         }])
+    };
+    let any = |ms: &mut dyn Iterator<Item = Option<Vec<String>>>| -> Option<Vec<String>> {
+        let mut out = Vec::new();
+        for m in ms {
+            out.extend(m?);
+        }
+        (!out.is_empty()).then_some(out)
+    };
+    let all = |ms: &mut dyn Iterator<Item = Option<Vec<String>>>| -> Option<Vec<String>> {
+        ms.flatten()
+            .filter(|l| !l.is_empty())
+            .max_by_key(|l| literal_score(l))
     };
     match m {
         CompiledMatcher::Exact {
@@ -243,48 +320,78 @@ fn matcher_witness(m: &CompiledMatcher) -> Witness {
             needles,
             case_insensitive,
             ..
-        } => union(needles.iter().map(|n| literal(n, *case_insensitive))),
+        } => any(&mut needles.iter().map(|n| literal(n, *case_insensitive))),
         // An integer: events are scanned with every number written as an
         // integer too (see `visit_text`).
         CompiledMatcher::NumericEq(n) => integer_text(*n).map(|t| vec![t]),
-        CompiledMatcher::AnyOf(ms) => union(ms.iter().map(matcher_witness)),
-        CompiledMatcher::AllOf(ms) => best(ms.iter().map(matcher_witness)),
+        CompiledMatcher::AnyOf(ms) => any(&mut ms.iter().map(matcher_literals)),
+        CompiledMatcher::AllOf(ms) => all(&mut ms.iter().map(matcher_literals)),
         CompiledMatcher::CaseInsensitiveGroup { children, mode } => match mode {
-            GroupMode::Any => union(children.iter().map(matcher_witness)),
-            GroupMode::All => best(children.iter().map(matcher_witness)),
+            GroupMode::Any => any(&mut children.iter().map(matcher_literals)),
+            GroupMode::All => all(&mut children.iter().map(matcher_literals)),
         },
         _ => None,
     }
 }
 
-/// All branches need a witness set; the result is their union.
+/// How selective a set of literals is: the longer its shortest literal
+/// (up to 8 bytes), then the fewer literals, the better.
+fn literal_score(l: &[String]) -> (usize, std::cmp::Reverse<usize>) {
+    let shortest = l.iter().map(|s| s.len()).min().unwrap_or(0);
+    (shortest.min(8), std::cmp::Reverse(l.len()))
+}
+
+/// All branches need a clue; the result is their union.
 fn union(parts: impl Iterator<Item = Witness>) -> Witness {
-    let mut out = Vec::new();
+    let mut out = Clue::default();
     for p in parts {
-        out.extend(p?);
+        let p = p?;
+        out.literals.extend(p.literals);
+        out.fields.extend(p.fields);
     }
-    if out.is_empty() {
+    if out.literals.is_empty() && out.fields.is_empty() {
         return None;
     }
-    out.sort();
-    out.dedup();
+    out.literals.sort();
+    out.literals.dedup();
+    out.fields.sort();
+    out.fields.dedup();
     Some(out)
 }
 
-/// Any part's witness set is necessary; take the most selective: the one
-/// whose shortest literal is longest, then the one with fewer literals.
+/// Any part's clue is necessary; take the most selective: literals before
+/// fields (most events have the common fields), then by [`literal_score`].
 fn best(parts: impl Iterator<Item = Witness>) -> Witness {
-    parts.flatten().filter(|w| !w.is_empty()).max_by_key(|w| {
-        let shortest = w.iter().map(|s| s.len()).min().unwrap_or(0);
-        (shortest.min(8), std::cmp::Reverse(w.len()))
-    })
+    parts
+        .flatten()
+        .filter(|c| !(c.literals.is_empty() && c.fields.is_empty()))
+        .max_by_key(|c| {
+            (
+                c.fields.is_empty(),
+                literal_score(&c.literals),
+                std::cmp::Reverse(c.fields.len()),
+            )
+        })
 }
 
 /// `x` written as an integer, if it is within a millionth of one (and
 /// small enough to be exact).
 fn integer_text(x: f64) -> Option<String> {
+    let mut s = String::new();
+    write_integer(x, &mut s).then_some(s)
+}
+
+/// Writes [`integer_text`] into `buf`; false (and `buf` unspecified) if `x`
+/// is not such a number.
+fn write_integer(x: f64, buf: &mut String) -> bool {
+    use std::fmt::Write;
     let r = x.round();
-    (x.is_finite() && r.abs() < 1e15 && (x - r).abs() < 1e-6).then(|| format!("{}", r as i64))
+    if !(x.is_finite() && r.abs() < 1e15 && (x - r).abs() < 1e-6) {
+        return false;
+    }
+    buf.clear();
+    let _ = write!(buf, "{}", r as i64);
+    true
 }
 
 /// Sigma's detection-name pattern: `*` stands for any run of characters.
@@ -316,6 +423,10 @@ fn glob(pattern: &str, name: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn literals(r: &CompiledRule) -> Option<Vec<String>> {
+        rule_witness(r).map(|c| c.literals)
+    }
+
     fn compile(yaml: &str) -> CompiledRule {
         let c = rsigma_parser::parse_sigma_yaml(yaml).unwrap();
         rsigma_eval::compile_rule(&c.rules[0]).unwrap()
@@ -326,20 +437,27 @@ mod tests {
         let r = compile(
             "title: t\nlogsource: {product: windows}\ndetection:\n  sel:\n    CommandLine|contains|all: ['vssadmin', 'delete shadows']\n  filter:\n    User: SYSTEM\n  condition: sel and not filter\n",
         );
-        assert_eq!(rule_witness(&r), Some(vec!["delete shadows".to_string()]));
+        assert_eq!(literals(&r), Some(vec!["delete shadows".to_string()]));
         let r = compile(
             "title: t\nlogsource: {product: windows}\ndetection:\n  a:\n    Image|endswith: '\\wevtutil.exe'\n  b:\n    CommandLine|re: 'cl .*'\n  condition: a or b\n",
         );
         assert_eq!(
             rule_witness(&r),
-            None,
-            "a regular expression gives no witness"
+            Some(Clue {
+                literals: vec!["\\wevtutil.exe".to_string()],
+                fields: vec!["CommandLine".to_string()],
+            }),
+            "a regular expression needs its field to be there"
         );
+        let r = compile(
+            "title: t\nlogsource: {product: windows}\ndetection:\n  sel:\n    Payload|re: 'x.*y'\n  filter:\n    Other: null\n  condition: sel or filter\n",
+        );
+        assert_eq!(rule_witness(&r), None, "null matches a missing field");
         let r = compile(
             "title: t\nlogsource: {product: windows}\ndetection:\n  sel_a:\n    Image|endswith: '\\a.exe'\n  sel_b:\n    Image|endswith: '\\B.exe'\n  condition: 1 of sel_*\n",
         );
         assert_eq!(
-            rule_witness(&r),
+            literals(&r),
             Some(vec!["\\a.exe".to_string(), "\\b.exe".to_string()])
         );
     }
@@ -359,7 +477,7 @@ mod tests {
         ev.fields.push("EventID", 1102i64);
         ev.fields
             .push("CommandLine", "VSSADMIN.exe Delete Shadows /all");
-        let c = p.candidates(&ev);
+        let c = p.candidates(&ev, &|_| true);
         assert!(c.contains(&0) && c.contains(&1), "{c:?}");
         assert!(!c.contains(&2), "{c:?}");
         for (n, r) in rules.iter().enumerate() {

@@ -8,8 +8,7 @@ use rsigma_eval::{
     CompiledRule, CorrelationConfig, CorrelationEngine, compile_rule, evaluate_rule,
 };
 use rsigma_parser::{
-    CorrelationRule, Detection, LogSource, Modifier, SigmaRule, SigmaString, SigmaValue,
-    parse_sigma_yaml,
+    CorrelationRule, Detection, Modifier, SigmaRule, SigmaString, SigmaValue, parse_sigma_yaml,
 };
 use std::path::{Path, PathBuf};
 
@@ -114,33 +113,21 @@ fn top_level_scalar(text: &str, key: &str) -> Option<String> {
 /// similar speed (BENCHMARKS.md).
 pub struct RuleSet {
     compiled: Vec<CompiledRule>,
-    /// Per compiled rule, its logsource.
+    /// The distinct logsources of the rules.
     sources: Vec<RuleSource>,
+    /// Per compiled rule, its logsource (an index into `sources`).
+    source_of: Vec<u32>,
     prefilter: Prefilter,
     correlations: Vec<CorrelationRule>,
     info: Vec<RuleInfo>,
 }
 
 /// The logsource a rule applies to, lower-cased (None: any).
+#[derive(PartialEq)]
 struct RuleSource {
     product: Option<String>,
     service: Option<String>,
     category: Option<String>,
-}
-
-impl RuleSource {
-    /// Whether an event with this logsource can satisfy the rule.
-    fn fits(&self, ls: &LogSource) -> bool {
-        fn part(want: &Option<String>, have: &Option<String>) -> bool {
-            match want {
-                None => true,
-                Some(w) => have.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(w)),
-            }
-        }
-        part(&self.product, &ls.product)
-            && part(&self.service, &ls.service)
-            && part(&self.category, &ls.category)
-    }
 }
 
 /// The stateful side of a rule set: feeds detections, in time order, to the
@@ -321,6 +308,7 @@ impl RuleSet {
         let lower = |s: &Option<String>| s.as_ref().map(|v| v.to_ascii_lowercase());
         let mut compiled = Vec::new();
         let mut rule_sources = Vec::new();
+        let mut source_of = Vec::new();
         let mut info = Vec::new();
         let mut correlations: Vec<(usize, CorrelationRule)> = Vec::new();
         for (i, (path, text)) in sources.iter().enumerate() {
@@ -345,11 +333,19 @@ impl RuleSet {
                     }
                 }
                 let ls = &r.logsource;
-                rule_sources.push(RuleSource {
+                let source = RuleSource {
                     product: lower(&ls.product),
                     service: lower(&ls.service),
                     category: lower(&ls.category),
-                });
+                };
+                let at = match rule_sources.iter().position(|s| *s == source) {
+                    Some(at) => at,
+                    None => {
+                        rule_sources.push(source);
+                        rule_sources.len() - 1
+                    }
+                };
+                source_of.push(at as u32);
                 info.push(RuleInfo {
                     key: r.id.clone().unwrap_or_else(|| r.title.clone()),
                     title_ja: top_level_scalar(text, "title_ja"),
@@ -399,6 +395,7 @@ impl RuleSet {
             RuleSet {
                 compiled,
                 sources: rule_sources,
+                source_of,
                 prefilter,
                 correlations: kept,
                 info,
@@ -426,35 +423,47 @@ impl RuleSet {
 
     /// Like [`RuleSet::evaluate`], in rsigma's form, to feed a [`Correlator`].
     pub fn detect(&self, ev: &Event) -> Vec<EvaluationResult> {
-        let candidates = self.prefilter.candidates(ev);
-        self.evaluate_fitting(ev, candidates.into_iter().map(|n| n as usize))
+        let fit = self.fitting_sources(ev);
+        let wanted = |n: usize| fit[self.source_of[n] as usize];
+        let candidates = self.prefilter.candidates(ev, &wanted);
+        self.evaluate_rules(ev, candidates.into_iter().map(|n| n as usize))
     }
 
     /// [`RuleSet::detect`] without the prefilter: every rule whose
     /// logsource fits is evaluated. For tests that check the prefilter.
     #[doc(hidden)]
     pub fn detect_evaluating_every_rule(&self, ev: &Event) -> Vec<EvaluationResult> {
-        self.evaluate_fitting(ev, 0..self.compiled.len())
+        let fit = self.fitting_sources(ev);
+        self.evaluate_rules(
+            ev,
+            (0..self.compiled.len()).filter(|&n| fit[self.source_of[n] as usize]),
+        )
     }
 
-    /// Evaluates those of `rules` whose logsource the event satisfies.
-    fn evaluate_fitting(
+    /// Per distinct rule logsource, whether the event satisfies it.
+    fn fitting_sources(&self, ev: &Event) -> Vec<bool> {
+        let lower = |s: &Option<String>| s.as_ref().map(|v| v.to_ascii_lowercase());
+        let product = lower(&ev.logsource.product);
+        let service = lower(&ev.logsource.service);
+        let categories: Vec<Option<String>> = sigma_categories(ev).iter().map(lower).collect();
+        let part = |want: &Option<String>, have: &Option<String>| want.is_none() || want == have;
+        self.sources
+            .iter()
+            .map(|s| {
+                part(&s.product, &product)
+                    && part(&s.service, &service)
+                    && categories.iter().any(|c| part(&s.category, c))
+            })
+            .collect()
+    }
+
+    fn evaluate_rules(
         &self,
         ev: &Event,
         rules: impl Iterator<Item = usize>,
     ) -> Vec<EvaluationResult> {
-        let logsources: Vec<LogSource> = sigma_categories(ev)
-            .into_iter()
-            .map(|category| LogSource {
-                product: ev.logsource.product.clone(),
-                service: ev.logsource.service.clone(),
-                category,
-                ..LogSource::default()
-            })
-            .collect();
         let sigma = SigmaEvent(ev);
         rules
-            .filter(|&n| logsources.iter().any(|ls| self.sources[n].fits(ls)))
             .filter_map(|n| evaluate_rule(&self.compiled[n], &sigma))
             .collect()
     }
