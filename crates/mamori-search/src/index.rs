@@ -280,12 +280,21 @@ impl Index {
     /// indexed. `upto` may run past the last event added when the store has
     /// no events in between.
     pub fn commit(&self, upto: u64) -> Result<(), SearchError> {
-        let mut w = self.writer()?;
+        let w = self.writer()?;
         let upto = self
             .inner
             .added_upto
             .fetch_max(upto, Ordering::AcqRel)
             .max(upto);
+        self.commit_at(w, upto)
+    }
+
+    /// Commits with `upto` as the recorded position, then makes it visible.
+    fn commit_at(
+        &self,
+        mut w: std::sync::MutexGuard<'_, IndexWriter>,
+        upto: u64,
+    ) -> Result<(), SearchError> {
         let mut prepared = w.prepare_commit()?;
         prepared.set_payload(&upto.to_string());
         prepared.commit()?;
@@ -307,16 +316,10 @@ impl Index {
 
     /// Empties the index (before a rebuild).
     pub fn clear(&self) -> Result<(), SearchError> {
-        let mut w = self.writer()?;
+        let w = self.writer()?;
         w.delete_all_documents()?;
         self.inner.added_upto.store(0, Ordering::Release);
-        let mut prepared = w.prepare_commit()?;
-        prepared.set_payload("0");
-        prepared.commit()?;
-        drop(w);
-        self.inner.indexed_upto.store(0, Ordering::Release);
-        self.inner.reader.reload()?;
-        Ok(())
+        self.commit_at(w, 0)
     }
 
     /// Documents searchable now.

@@ -80,11 +80,6 @@ pub fn index_range(
 /// The longest indexing work a crash can undo.
 pub const INDEX_COMMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// For [`index_range`] calls that run to the end.
-pub fn never() -> bool {
-    false
-}
-
 /// `mamori import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -135,7 +130,7 @@ pub fn import(cfg: &Config, args: ImportArgs, lang: Lang) -> Result<()> {
     pb.finish_and_clear();
     store.shutdown()?;
     let upto = *store.committed_seq().borrow();
-    index_range(&store, &index, upto, &never)?;
+    index_range(&store, &index, upto, &|| false)?;
     for (path, reason) in &report.failed_files {
         eprintln!(
             "{}",
@@ -393,7 +388,7 @@ pub fn reindex(cfg: &Config, lang: Lang) -> Result<()> {
     let index = open_index(cfg)?;
     index.clear()?;
     let upto = *store.committed_seq().borrow();
-    let n = index_range(&store, &index, upto, &never)?;
+    let n = index_range(&store, &index, upto, &|| false)?;
     store.shutdown()?;
     println!(
         "{}",
