@@ -496,24 +496,26 @@ impl RuleSet {
 
 /// The Sigma categories an event belongs to. Usually its one category; a
 /// Sysmon registry event is both the generic `registry_event` and the
-/// specific `registry_add` / `registry_delete` / `registry_set` /
-/// `registry_rename` that SigmaHQ's newer rules use.
+/// specific categories SigmaHQ's newer rules use, and Sysmon event 26 is
+/// both `file_delete` and `file_delete_detected`. As in pySigma's Sysmon
+/// pipeline (and Chainsaw and Hayabusa), event 12 is both `registry_add`
+/// and `registry_delete` whatever its `EventType`: a rule that cares
+/// whether a key was created or deleted says so in its selection.
 fn sigma_categories(ev: &Event) -> Vec<Option<String>> {
     let base = ev.logsource.category.clone();
-    if base.as_deref() != Some("registry_event") {
-        return vec![base];
-    }
-    let specific = match ev.fields.get("EventID").and_then(|v| v.as_i64()) {
-        Some(13) => Some("registry_set"),
-        Some(14) => Some("registry_rename"),
-        Some(12) => match ev.fields.get_str("EventType") {
-            Some(t) if t.starts_with("Delete") => Some("registry_delete"),
-            _ => Some("registry_add"),
+    let event_id = || ev.fields.get("EventID").and_then(|v| v.as_i64());
+    let specific: &[&str] = match base.as_deref() {
+        Some("registry_event") => match event_id() {
+            Some(12) => &["registry_add", "registry_delete"],
+            Some(13) => &["registry_set"],
+            Some(14) => &["registry_rename"],
+            _ => &[],
         },
-        _ => None,
+        Some("file_delete") if event_id() == Some(26) => &["file_delete_detected"],
+        _ => &[],
     };
     let mut out = vec![base];
-    out.extend(specific.map(|s| Some(s.to_owned())));
+    out.extend(specific.iter().map(|s| Some((*s).to_owned())));
     out
 }
 
@@ -632,24 +634,32 @@ level: high
     }
 
     #[test]
-    fn only_deletions_are_registry_delete_events() {
-        let rule = r#"
-title: RunMRU deleted
-logsource: { product: windows, category: registry_delete }
+    fn every_sysmon_event_12_is_registry_add_and_registry_delete() {
+        let rule = |category: &str| {
+            format!(
+                r#"
+title: RunMRU {category}
+logsource: {{ product: windows, category: {category} }}
 detection:
-  sel: { TargetObject|endswith: '\Explorer\RunMRU' }
+  sel: {{ TargetObject|endswith: '\Explorer\RunMRU' }}
   condition: sel
 level: high
-"#;
-        let (rules, _) = RuleSet::from_sources(&[("t.yml".into(), rule.to_owned())]);
-        let ev = |event_type: &str| {
+"#
+            )
+        };
+        let (rules, _) = RuleSet::from_sources(&[
+            ("d.yml".into(), rule("registry_delete")),
+            ("a.yml".into(), rule("registry_add")),
+            ("s.yml".into(), rule("registry_set")),
+        ]);
+        let ev = |event_id: i64, event_type: &str| {
             let mut ev = Event::new(Vec::new());
             ev.logsource = mamori_event::LogSource::new(
                 Some("windows"),
                 Some("sysmon"),
                 Some("registry_event"),
             );
-            ev.fields.push("EventID", 12i64);
+            ev.fields.push("EventID", event_id);
             ev.fields.push("EventType", event_type);
             ev.fields.push(
                 "TargetObject",
@@ -657,7 +667,14 @@ level: high
             );
             ev
         };
-        assert_eq!(rules.evaluate(&ev("DeleteKey")).len(), 1);
-        assert!(rules.evaluate(&ev("CreateKey")).is_empty());
+        let titles = |ev: &Event| {
+            let mut t: Vec<String> = rules.evaluate(ev).into_iter().map(|h| h.title).collect();
+            t.sort();
+            t
+        };
+        let add_and_delete = ["RunMRU registry_add", "RunMRU registry_delete"];
+        assert_eq!(titles(&ev(12, "DeleteKey")), add_and_delete);
+        assert_eq!(titles(&ev(12, "CreateKey")), add_and_delete);
+        assert_eq!(titles(&ev(13, "SetValue")), ["RunMRU registry_set"]);
     }
 }
