@@ -8,6 +8,7 @@
 #
 #   bench/live.sh [COUNT]
 #   RSIGMA=/tmp/peers/rsigma-0.23/bin/rsigma bench/live.sh 200000
+#   PERF_OUT=/tmp/serve.perf bench/live.sh   # also sample serve with `perf record`
 # (MAMORI_CORPORA defaults to ../shared/corpora.) Sends only to 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,9 @@ MAMORI_LANG=en target/release/mamori serve --config "$WORK/mamori.toml" >/dev/nu
 MPID=$!
 for _ in $(seq 600); do curl -fs "http://127.0.0.1:$HP/healthz" >/dev/null && break; sleep 0.1; done
 T0=$(date +%s.%N); C0=$(cpu_secs "$MPID")
+if [ -n "${PERF_OUT:-}" ]; then
+  perf record -q ${PERF_ARGS:-} -F 999 -p "$MPID" -o "$PERF_OUT" 2>/dev/null & PERFPID=$!
+fi
 "$GEN" --to "127.0.0.1:$MP" --kind windows-json --count "$COUNT" --connections "$CONNS" >/dev/null
 while :; do
   D=$(metric mamori_detect_events_total); L=$(metric mamori_index_lag_events)
@@ -45,6 +49,7 @@ while :; do
   sleep 0.1
 done
 T1=$(date +%s.%N); C1=$(cpu_secs "$MPID")
+if [ -n "${PERF_OUT:-}" ]; then kill -INT "$PERFPID"; wait "$PERFPID" || true; fi
 RSS=$(awk '/VmHWM/ {print $2}' "/proc/$MPID/status")
 WALL=$(echo "$T1 - $T0" | bc -l); CPU=$(echo "$C1 - $C0" | bc -l)
 printf "mamori serve (received+stored+indexed+evaluated): wall %.2f s, cpu %.2f s, %.0f events/s, %.0f events per CPU-second, peak RSS %d MB, %s matches, %s alerts\n" \
@@ -55,7 +60,8 @@ kill -TERM "$MPID"; wait "$MPID" 2>/dev/null || true
 
 # --- rsigma daemon: evaluate only -----------------------------------------
 if [ -n "${RSIGMA:-}" ]; then
-  "$GEN" --kind windows-json --count "$COUNT" --dump "$WORK/events.syslog" >/dev/null
+  # The very lines the CONNS connections sent to mamori.
+  "$GEN" --kind windows-json --count "$COUNT" --connections "$CONNS" --dump "$WORK/events.syslog" >/dev/null
   sed 's/^<[0-9]*>//' "$WORK/events.syslog" > "$WORK/events.ndjson"
   /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$RSIGMA" engine daemon -r "$RULES" --input stdin \
     --api-addr "127.0.0.1:$(free_port)" <"$WORK/events.ndjson" >"$WORK/rsigma.out" 2>"$WORK/rsigma.err" || true

@@ -32,42 +32,45 @@ struct Args {
     /// Seed of the generator.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Write the lines to this file instead of sending (for size baselines).
+    /// Write the lines to this file instead of sending (for size baselines,
+    /// and to give a peer the very lines `--connections N` would send).
     #[arg(long)]
     dump: Option<std::path::PathBuf>,
 }
 
 fn main() -> Result<()> {
     let a = Args::parse();
+    let conns = a.connections.max(1);
+    let per_conn = a.count / conns;
+    // Connection c sends lines from seed + c; the first also the remainder.
+    let share = |c: u64| {
+        (
+            a.seed + c,
+            per_conn + if c == 0 { a.count % conns } else { 0 },
+        )
+    };
     if let Some(path) = &a.dump {
         let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-        let mut g = Generator::new(a.kind, a.seed);
         let mut bytes = 0u64;
-        for _ in 0..a.count {
-            let l = g.next_line();
-            bytes += l.len() as u64 + 1;
-            writeln!(f, "{l}")?;
+        for c in 0..conns {
+            let (seed, n) = share(c);
+            let mut g = Generator::new(a.kind, seed);
+            for _ in 0..n {
+                let l = g.next_line();
+                bytes += l.len() as u64 + 1;
+                writeln!(f, "{l}")?;
+            }
         }
         f.flush()?;
         println!("lines={} bytes={bytes}", a.count);
         return Ok(());
     }
     let started = Instant::now();
-    let per_conn = a.count / a.connections.max(1);
     let mut handles = Vec::new();
-    for c in 0..a.connections.max(1) {
-        let n = if c == 0 {
-            per_conn + a.count % a.connections.max(1)
-        } else {
-            per_conn
-        };
-        let rate = a.rate / a.connections.max(1);
-        let (to, proto, kind, seed) = (
-            a.to.clone().unwrap_or_default(),
-            a.proto.clone(),
-            a.kind,
-            a.seed + c,
-        );
+    for c in 0..conns {
+        let (seed, n) = share(c);
+        let rate = a.rate / conns;
+        let (to, proto, kind) = (a.to.clone().unwrap_or_default(), a.proto.clone(), a.kind);
         handles.push(std::thread::spawn(move || {
             send(&to, &proto, kind, seed, n, rate)
         }));
