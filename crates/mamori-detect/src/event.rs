@@ -23,6 +23,13 @@ fn to_value(v: &Value) -> EventValue<'_> {
 }
 
 fn same_name(event_name: &str, sigma: &str) -> bool {
+    // Quick answers for most names: only spaces make the event's name
+    // longer than Sigma's.
+    match event_name.len().cmp(&sigma.len()) {
+        std::cmp::Ordering::Less => return false,
+        std::cmp::Ordering::Equal => return event_name.eq_ignore_ascii_case(sigma),
+        std::cmp::Ordering::Greater => {}
+    }
     let mut a = event_name.chars().filter(|c| *c != ' ');
     let mut b = sigma.chars();
     loop {
