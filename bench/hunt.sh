@@ -8,8 +8,13 @@
 # committed), Chainsaw runs the same hunts with the same rules and its own
 # mapping file, and bench/hunt-compare.py compares the hits record by record.
 #
+# With HAYABUSA set to a built Hayabusa checkout whose rules/ holds the
+# hayabusa-rules repository, Hayabusa runs the same hunts with its own
+# conversion of SigmaHQ's rules (rules/sigma; Hayabusa reads Sigma rules only
+# after its converter has written the logsource into each rule).
+#
 #   bench/hunt.sh
-#   CHAINSAW=/tmp/peers/chainsaw bench/hunt.sh
+#   CHAINSAW=/tmp/peers/chainsaw HAYABUSA=/tmp/peers/hayabusa-src bench/hunt.sh
 # (MAMORI_CORPORA defaults to ../shared/corpora; RUNS=3 repeats each run.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,13 +46,21 @@ chainsaw_run() { # label, out, dir
     -s "$RULES" --mapping "$CHAINSAW/mappings/sigma-event-logs-all.yml" --jsonl -o "$out" -q 2>"$WORK/err" >/dev/null
   report "chainsaw  $label" "$out"
 }
+hayabusa_run() { # label, out, dir
+  local label=$1 out=$2 dir=$3
+  (cd "$HAYABUSA" && /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" ./target/release/hayabusa json-timeline \
+    -d "$dir" -r rules/sigma -w -L -o "$out" -C -q -N -Q -K -U >/dev/null 2>"$WORK/err")
+  report "hayabusa  $label" "$out"
+}
 
 echo "== hunt, $(nproc) cores, rules: $RULES"
 for _ in $(seq 1 "$RUNS"); do
   mamori_run "corpus (221 files)" "$WORK/m1.jsonl" "$SAMPLES"
   [ -n "${CHAINSAW:-}" ] && chainsaw_run "corpus (221 files)" "$WORK/c1.jsonl" "$SAMPLES"
+  [ -n "${HAYABUSA:-}" ] && hayabusa_run "corpus (221 files)" "$WORK/h1.jsonl" "$SAMPLES"
   mamori_run "corpus x20 (4,420 files)" "$WORK/m20.jsonl" "$WORK"/copy*
   [ -n "${CHAINSAW:-}" ] && chainsaw_run "corpus x20 (4,420 files)" "$WORK/c20.jsonl" "$WORK/x20"
+  [ -n "${HAYABUSA:-}" ] && hayabusa_run "corpus x20 (4,420 files)" "$WORK/h20.jsonl" "$WORK/x20"
 done
 if [ -n "${CHAINSAW:-}" ]; then
   echo "== agreement per record (file, EventRecordID, rule id), corpus once"
