@@ -445,7 +445,12 @@ impl RuleSet {
         let lower = |s: &Option<String>| s.as_ref().map(|v| v.to_ascii_lowercase());
         let product = lower(&ev.logsource.product);
         let service = lower(&ev.logsource.service);
-        let categories: Vec<Option<String>> = sigma_categories(ev).iter().map(lower).collect();
+        let mut categories = vec![lower(&ev.logsource.category)];
+        categories.extend(
+            specific_categories(ev)
+                .iter()
+                .map(|c| Some((*c).to_owned())),
+        );
         let part = |want: &Option<String>, have: &Option<String>| want.is_none() || want == have;
         self.sources
             .iter()
@@ -494,17 +499,16 @@ impl RuleSet {
     }
 }
 
-/// The Sigma categories an event belongs to. Usually its one category; a
-/// Sysmon registry event is both the generic `registry_event` and the
-/// specific categories SigmaHQ's newer rules use, and Sysmon event 26 is
-/// both `file_delete` and `file_delete_detected`. As in pySigma's Sysmon
+/// The Sigma categories an event belongs to besides its own one: a Sysmon
+/// registry event is both the generic `registry_event` and the specific
+/// categories SigmaHQ's newer rules use, and Sysmon event 26 is both
+/// `file_delete` and `file_delete_detected`. As in pySigma's Sysmon
 /// pipeline (and Chainsaw and Hayabusa), event 12 is both `registry_add`
 /// and `registry_delete` whatever its `EventType`: a rule that cares
 /// whether a key was created or deleted says so in its selection.
-fn sigma_categories(ev: &Event) -> Vec<Option<String>> {
-    let base = ev.logsource.category.clone();
+fn specific_categories(ev: &Event) -> &'static [&'static str] {
     let event_id = || ev.fields.get("EventID").and_then(|v| v.as_i64());
-    let specific: &[&str] = match base.as_deref() {
+    match ev.logsource.category.as_deref() {
         Some("registry_event") => match event_id() {
             Some(12) => &["registry_add", "registry_delete"],
             Some(13) => &["registry_set"],
@@ -513,10 +517,7 @@ fn sigma_categories(ev: &Event) -> Vec<Option<String>> {
         },
         Some("file_delete") if event_id() == Some(26) => &["file_delete_detected"],
         _ => &[],
-    };
-    let mut out = vec![base];
-    out.extend(specific.iter().map(|s| Some((*s).to_owned())));
-    out
+    }
 }
 
 /// rsigma 0.23's `base64offset` keeps, at the end of each variant, a
