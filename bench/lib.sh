@@ -27,15 +27,16 @@ CONF
 metric() { curl -fs "http://127.0.0.1:$HP/metrics" | awk -v m="$1" '$1==m {print $2}'; }
 
 # fill_store COUNT: sends FortiGate-like lines to the running mamori until it
-# holds COUNT events, all indexed (continues a kept data dir where it ended).
+# holds COUNT events, all indexed (continues a kept data dir where it ended,
+# and waits for an index that serve is rebuilding, as after an upgrade).
 fill_store() {
   local count=$1 have
   have=$(metric mamori_store_events)
   if [ "${have:-0}" -lt "$count" ]; then
     target/release/mamori-loadgen --to "127.0.0.1:$MP" --count $((count - have)) --connections 4 --seed "$have"
-    while :; do
-      S=$(metric mamori_store_events); L=$(metric mamori_index_lag_events)
-      [ "${S:-0}" -ge "$count" ] && [ "${L:-1}" -eq 0 ] && break; sleep 1
-    done
   fi
+  while :; do
+    S=$(metric mamori_store_events); L=$(metric mamori_index_lag_events)
+    [ "${S:-0}" -ge "$count" ] && [ "${L:-1}" -eq 0 ] && break; sleep 1
+  done
 }
