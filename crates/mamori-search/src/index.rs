@@ -2,11 +2,19 @@
 //! number in the store; nothing is stored in the index but what search
 //! needs, since the events themselves are read back from the store.
 //!
-//! Fields: `seq` and `time` (fast, for sorting and the histogram); `text`,
-//! every value's tokens with positions (free words and phrases); `fv`,
-//! tokens prefixed by their field name (`user.name=yamada`); `kw`, sortable
-//! encodings of numbers and IP addresses per field (`n:port=…`, `i:source.ip=…`,
-//! and `i:*=…` for any IP), so that ranges and CIDRs are term ranges.
+//! Fields: `seq` and `time` (fast, for sorting and the histogram); `words`,
+//! every value's tokens, each once, followed by the name of its field
+//! (`yamada` `\0` `user.name`), with positions; `kw`, sortable encodings of
+//! numbers and IP addresses per field (`n:port=…`, `i:source.ip=…`, and
+//! `i:*=…` for any IP), so that ranges and CIDRs are term ranges.
+//!
+//! A word in a field is one term. A word anywhere is the range of terms
+//! that start with it and the separator, which the term dictionary holds
+//! side by side; a phrase is a phrase of such ranges, and since values are
+//! kept apart in positions, the words of a phrase match within one value.
+//! Indexing each token once, rather than once as a free word and again
+//! under its field, halves the postings written and the terms in the
+//! dictionary.
 
 use crate::query::{Bound, FieldValue, IpNet, Query};
 use crate::tokenize::tokenize;
@@ -17,7 +25,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tantivy::collector::{Count, HistogramCollector, TopDocs};
 use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery, TermQuery,
+    AllQuery, BooleanQuery, EmptyQuery, Occur, Query as TQuery, RangeQuery, RegexPhraseQuery,
+    RegexQuery, TermQuery,
 };
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
@@ -110,8 +119,7 @@ pub struct IndexStats {
 struct Fields {
     seq: Field,
     time: Field,
-    text: Field,
-    fv: Field,
+    words: Field,
     kw: Field,
 }
 
@@ -147,19 +155,17 @@ fn schema() -> (Schema, Fields) {
                 .set_index_option(opt),
         )
     };
-    let text = b.add_text_field(
-        "text",
-        text_opts(TEXT_TOKENIZER, IndexRecordOption::WithFreqsAndPositions),
+    let words = b.add_text_field(
+        "words",
+        text_opts(WORDS_TOKENIZER, IndexRecordOption::WithFreqsAndPositions),
     );
-    let fv = b.add_text_field("fv", text_opts(FV_TOKENIZER, IndexRecordOption::Basic));
     let kw = b.add_text_field("kw", text_opts("raw", IndexRecordOption::Basic));
     (
         b.build(),
         Fields {
             seq,
             time,
-            text,
-            fv,
+            words,
             kw,
         },
     )
@@ -170,8 +176,7 @@ fn fields_of(index: &tantivy::Index) -> Result<Fields, SearchError> {
     Ok(Fields {
         seq: s.get_field("seq")?,
         time: s.get_field("time")?,
-        text: s.get_field("text")?,
-        fv: s.get_field("fv")?,
+        words: s.get_field("words")?,
         kw: s.get_field("kw")?,
     })
 }
@@ -187,7 +192,8 @@ fn payload_upto(index: &tantivy::Index) -> u64 {
 
 impl Index {
     /// Opens (or creates) the index in `dir` for writing. An index that
-    /// cannot be read is moved aside and started anew: it is derived, and
+    /// cannot be read is moved aside and started anew, and one made by
+    /// another version of mamori is removed: it is derived, and
     /// `mamori reindex` (or serve) rebuilds it from the store.
     pub fn open(dir: &Path) -> Result<Index, SearchError> {
         std::fs::create_dir_all(dir).map_err(|source| SearchError::Io {
@@ -196,7 +202,29 @@ impl Index {
         })?;
         let index = match open_or_create(dir) {
             Ok(i) => i,
-            Err(e) => {
+            Err(OpenError::OtherVersion(old)) => {
+                // Not while another process writes it.
+                match old.writer::<TantivyDocument>(15_000_000) {
+                    Err(tantivy::TantivyError::LockFailure(..)) => {
+                        return Err(SearchError::Busy(dir.to_owned()));
+                    }
+                    Err(e) => return Err(e.into()),
+                    Ok(w) => drop(w),
+                }
+                drop(old);
+                tracing::info!(index = %dir.display(),
+                    "the search index was made by another version of mamori; it is rebuilt from the store");
+                std::fs::remove_dir_all(dir).map_err(|source| SearchError::Io {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+                std::fs::create_dir_all(dir).map_err(|source| SearchError::Io {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+                open_or_create(dir)?
+            }
+            Err(OpenError::Tantivy(e)) => {
                 let aside = dir.with_extension(format!("broken-{}", mamori_event::now_ns()));
                 tracing::warn!(index = %dir.display(), error = %e, moved_to = %aside.display(),
                     "the search index could not be read; starting a new one (it is rebuilt from the store)");
@@ -461,12 +489,38 @@ impl Index {
 }
 
 fn register_tokenizers(index: &tantivy::Index) {
-    let t = index.tokenizers();
-    t.register(TEXT_TOKENIZER, ValuesTokenizer::text());
-    t.register(FV_TOKENIZER, ValuesTokenizer::field_values());
+    index
+        .tokenizers()
+        .register(WORDS_TOKENIZER, ValuesTokenizer::default());
 }
 
-fn open_or_create(dir: &Path) -> Result<tantivy::Index, tantivy::TantivyError> {
+/// Why an index directory could not be opened for writing.
+#[derive(Debug)]
+enum OpenError {
+    /// It holds an index of another schema (an earlier mamori's).
+    OtherVersion(Box<tantivy::Index>),
+    /// tantivy could not read it.
+    Tantivy(tantivy::TantivyError),
+}
+
+impl From<tantivy::TantivyError> for OpenError {
+    fn from(e: tantivy::TantivyError) -> Self {
+        OpenError::Tantivy(e)
+    }
+}
+
+impl From<OpenError> for SearchError {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::OtherVersion(_) => SearchError::Tantivy(tantivy::TantivyError::SchemaError(
+                "the index was made by another version of mamori".into(),
+            )),
+            OpenError::Tantivy(e) => SearchError::Tantivy(e),
+        }
+    }
+}
+
+fn open_or_create(dir: &Path) -> Result<tantivy::Index, OpenError> {
     let (schema, _) = schema();
     let exists = dir.join("meta.json").exists();
     let index = if exists {
@@ -476,9 +530,7 @@ fn open_or_create(dir: &Path) -> Result<tantivy::Index, tantivy::TantivyError> {
     };
     register_tokenizers(&index);
     if index.schema() != schema {
-        return Err(tantivy::TantivyError::SchemaError(
-            "the index was made by another version of mamori".into(),
-        ));
+        return Err(OpenError::OtherVersion(Box::new(index)));
     }
     Ok(index)
 }
@@ -510,21 +562,44 @@ fn numeric_str(s: &str) -> Option<f64> {
     s.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
-/// Separates values in the text handed to the tokenizers.
+/// Separates values in the text handed to the tokenizer.
 const VALUE_SEP: char = '\u{1}';
-/// Separates a field name from its value (`fv` field).
+/// Separates a field name from its value in the text handed to the tokenizer.
 const NAME_SEP: char = '\u{2}';
-const TEXT_TOKENIZER: &str = "mamori_text";
-/// Numbers of up to this many characters are also free-text words.
+/// Separates a word from its field's name in a term of `words`. It sorts
+/// before every character of a word, so the terms of one word, whatever
+/// its field, are one range of the dictionary.
+const WORD_END: char = '\0';
+const WORDS_TOKENIZER: &str = "mamori_words";
+/// Numbers of up to this many characters are also words.
 const SHORT_NUMBER: usize = 6;
-const FV_TOKENIZER: &str = "mamori_fv";
 
-/// Collects one event's values as the texts of the three fields.
+/// The term of `word` in the field `name`.
+fn word_term(word: &str, name: &str) -> String {
+    let mut t = String::with_capacity(word.len() + 1 + name.len());
+    t.push_str(word);
+    t.push(WORD_END);
+    t.push_str(name);
+    t
+}
+
+/// `s` with the characters that mean something in a regular expression
+/// escaped.
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Collects one event's values as the text of `words` and the terms of `kw`.
 struct DocBuilder {
-    /// Values, separated by [`VALUE_SEP`].
-    text: String,
     /// `name NAME_SEP value` items, separated by [`VALUE_SEP`].
-    fv: String,
+    words: String,
     /// Whole terms (numbers, IPs).
     kw: Vec<String>,
 }
@@ -536,7 +611,7 @@ impl DocBuilder {
             Value::Bool(b) => self.string(name, if *b { "true" } else { "false" }),
             Value::Int(i) => {
                 self.kw.push(format!("n:{name}={}", num_key(*i as f64)));
-                self.short_number(&i.to_string());
+                self.short_number(name, &i.to_string());
             }
             Value::Float(f) => {
                 if f.is_finite() {
@@ -546,7 +621,7 @@ impl DocBuilder {
             Value::Str(s) => {
                 if let Some(n) = numeric_str(s) {
                     self.kw.push(format!("n:{name}={}", num_key(n)));
-                    self.short_number(s);
+                    self.short_number(name, s);
                     return;
                 }
                 if s.len() <= 45
@@ -569,51 +644,27 @@ impl DocBuilder {
     /// Numbers are words too (`4624`, `3389`), but long ones (ids, byte
     /// counts, timestamps) are nearly all unique and would bloat the
     /// dictionary: those are found by field (`sessionid:123456789`).
-    fn short_number(&mut self, s: &str) {
+    fn short_number(&mut self, name: &str, s: &str) {
         if s.len() <= SHORT_NUMBER {
-            self.text_only(s);
+            self.string(name, s);
         }
-    }
-
-    fn text_only(&mut self, s: &str) {
-        self.text.push_str(s);
-        self.text.push(VALUE_SEP);
     }
 
     fn string(&mut self, name: &str, s: &str) {
-        self.text_only(s);
-        self.fv.push_str(name);
-        self.fv.push(NAME_SEP);
-        self.fv.push_str(s);
-        self.fv.push(VALUE_SEP);
+        self.words.push_str(name);
+        self.words.push(NAME_SEP);
+        self.words.push_str(s);
+        self.words.push(VALUE_SEP);
     }
 }
 
-/// The tokenizer of the `text` and `fv` fields: [`tokenize`] per value,
-/// with a gap in positions between values; for `fv`, each token is
-/// prefixed by its field's name (`user.name=yamada`).
-#[derive(Clone)]
+/// The tokenizer of the `words` field: [`tokenize`] per value, with a gap
+/// in positions between values; each token is followed by [`WORD_END`] and
+/// its field's name.
+#[derive(Clone, Default)]
 struct ValuesTokenizer {
-    with_names: bool,
     tokens: Vec<Token>,
-    prefix: String,
-}
-
-impl ValuesTokenizer {
-    fn text() -> Self {
-        ValuesTokenizer {
-            with_names: false,
-            tokens: Vec::new(),
-            prefix: String::new(),
-        }
-    }
-
-    fn field_values() -> Self {
-        ValuesTokenizer {
-            with_names: true,
-            ..Self::text()
-        }
-    }
+    suffix: String,
 }
 
 /// Tokens made by [`ValuesTokenizer`].
@@ -644,19 +695,14 @@ impl tantivy::tokenizer::Tokenizer for ValuesTokenizer {
         let mut n = 0usize;
         let mut pos = 0usize;
         let tokens = &mut self.tokens;
-        let prefix = &mut self.prefix;
+        let suffix = &mut self.suffix;
         for item in text.split(VALUE_SEP) {
-            let value = if self.with_names {
-                let Some((name, value)) = item.split_once(NAME_SEP) else {
-                    continue;
-                };
-                prefix.clear();
-                prefix.push_str(name);
-                prefix.push('=');
-                value
-            } else {
-                item
+            let Some((name, value)) = item.split_once(NAME_SEP) else {
+                continue;
             };
+            suffix.clear();
+            suffix.push(WORD_END);
+            suffix.push_str(name);
             if value.is_empty() {
                 continue;
             }
@@ -666,8 +712,8 @@ impl tantivy::tokenizer::Tokenizer for ValuesTokenizer {
                 }
                 let tok = &mut tokens[n];
                 tok.text.clear();
-                tok.text.push_str(prefix);
                 tok.text.push_str(t);
+                tok.text.push_str(suffix);
                 tok.position = p;
                 tok.position_length = 1;
                 tok.offset_from = 0;
@@ -685,8 +731,7 @@ impl tantivy::tokenizer::Tokenizer for ValuesTokenizer {
 
 fn document(f: &Fields, seq: u64, ev: &Event) -> TantivyDocument {
     let mut b = DocBuilder {
-        text: String::with_capacity(ev.raw.len() + 64),
-        fv: String::with_capacity(ev.raw.len() + 256),
+        words: String::with_capacity(ev.raw.len() + 256),
         kw: Vec::new(),
     };
     for (name, v) in [
@@ -727,8 +772,7 @@ fn document(f: &Fields, seq: u64, ev: &Event) -> TantivyDocument {
     let mut doc = TantivyDocument::new();
     doc.add_u64(f.seq, seq);
     doc.add_i64(f.time, ev.time_ns);
-    doc.add_text(f.text, b.text);
-    doc.add_text(f.fv, b.fv);
+    doc.add_text(f.words, b.words);
     for k in b.kw {
         doc.add_text(f.kw, k);
     }
@@ -746,6 +790,16 @@ fn prefix_q(field: Field, p: &str) -> Box<dyn TQuery> {
     Box::new(RangeQuery::new(
         TBound::Included(Term::from_field_text(field, p)),
         TBound::Excluded(Term::from_field_text(field, &format!("{p}\u{10FFFF}"))),
+    ))
+}
+
+/// `word` in any field: the terms that are `word`, [`WORD_END`] and a name.
+fn word_anywhere(f: &Fields, word: &str) -> Box<dyn TQuery> {
+    let lo = format!("{word}{WORD_END}");
+    let hi = format!("{word}\u{1}");
+    Box::new(RangeQuery::new(
+        TBound::Included(Term::from_field_text(f.words, &lo)),
+        TBound::Excluded(Term::from_field_text(f.words, &hi)),
     ))
 }
 
@@ -796,14 +850,16 @@ fn build(f: &Fields, q: &Query) -> Box<dyn TQuery> {
     match q {
         Query::All => Box::new(AllQuery),
         Query::Text(s) => {
-            let terms: Vec<Term> = crate::tokenize::tokens(s)
-                .iter()
-                .map(|t| Term::from_field_text(f.text, t))
-                .collect();
-            match terms.len() {
+            let toks = crate::tokenize::tokens(s);
+            match toks.len() {
                 0 => Box::new(EmptyQuery),
-                1 => Box::new(TermQuery::new(terms[0].clone(), IndexRecordOption::Basic)),
-                _ => Box::new(PhraseQuery::new(terms)),
+                1 => word_anywhere(f, &toks[0]),
+                _ => Box::new(RegexPhraseQuery::new(
+                    f.words,
+                    toks.iter()
+                        .map(|t| format!("{}\\x00(?s:.)*", regex_escape(t)))
+                        .collect(),
+                )),
             }
         }
         Query::TextPrefix(p) => {
@@ -811,8 +867,9 @@ fn build(f: &Fields, q: &Query) -> Box<dyn TQuery> {
             let Some(last) = toks.pop() else {
                 return Box::new(EmptyQuery);
             };
-            let mut parts: Vec<Box<dyn TQuery>> = toks.iter().map(|t| term_q(f.text, t)).collect();
-            parts.push(prefix_q(f.text, &last));
+            let mut parts: Vec<Box<dyn TQuery>> =
+                toks.iter().map(|t| word_anywhere(f, t)).collect();
+            parts.push(prefix_q(f.words, &last));
             and(parts)
         }
         Query::AnyIp(net) => ip_q(f, "*", net),
@@ -823,7 +880,7 @@ fn build(f: &Fields, q: &Query) -> Box<dyn TQuery> {
             }
             let words = and(toks
                 .iter()
-                .map(|t| term_q(f.fv, &format!("{name}={t}")))
+                .map(|t| term_q(f.words, &word_term(t, name)))
                 .collect());
             match numeric_str(s) {
                 Some(n) => or(vec![
@@ -840,9 +897,20 @@ fn build(f: &Fields, q: &Query) -> Box<dyn TQuery> {
             };
             let mut parts: Vec<Box<dyn TQuery>> = toks
                 .iter()
-                .map(|t| term_q(f.fv, &format!("{name}={t}")))
+                .map(|t| term_q(f.words, &word_term(t, name)))
                 .collect();
-            parts.push(prefix_q(f.fv, &format!("{name}={last}")));
+            let pattern = format!(
+                "{}[^\\x00]*\\x00{}",
+                regex_escape(&last),
+                regex_escape(name)
+            );
+            match RegexQuery::from_pattern(&pattern, f.words) {
+                Ok(q) => parts.push(Box::new(q)),
+                Err(e) => {
+                    tracing::warn!(field = %name, error = %e, "a field prefix could not be searched");
+                    return Box::new(EmptyQuery);
+                }
+            }
             and(parts)
         }
         Query::Field(name, FieldValue::Ip(net)) => ip_q(f, name, net),
@@ -882,6 +950,28 @@ fn build(f: &Fields, q: &Query) -> Box<dyn TQuery> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_index_of_another_version_is_replaced_not_kept_aside() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("index");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut b = Schema::builder();
+        b.add_text_field("text", tantivy::schema::TEXT);
+        tantivy::Index::create_in_dir(&dir, b.build()).unwrap();
+        let index = Index::open(&dir).unwrap();
+        let mut ev = Event::new(b"x".to_vec());
+        ev.fields.push("user.name", "yamada");
+        index.add(0, &ev).unwrap();
+        index.commit(1).unwrap();
+        let q = crate::parse_query("user.name:yamada").unwrap();
+        assert_eq!(
+            index.search(&q, TimeRange::default(), 1, 0).unwrap().total,
+            1
+        );
+        let names: Vec<_> = std::fs::read_dir(parent.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "nothing left beside the index");
+    }
 
     #[test]
     fn number_keys_sort_like_numbers() {

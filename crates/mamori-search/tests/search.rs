@@ -188,3 +188,43 @@ fn a_commit_in_the_middle_of_indexing_records_what_it_made_durable() {
     );
     assert_eq!(seqs(&i, ""), [1, 2, 3, 4, 5]);
 }
+
+#[test]
+fn words_phrases_and_prefixes_keep_to_their_field_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::open(dir.path()).unwrap();
+    let events = [
+        ev(
+            0,
+            &[
+                ("CommandLine", s("vssadmin delete shadows /all")),
+                ("Image", s("C:\\Windows\\System32\\vssadmin.exe")),
+            ],
+        ),
+        // "delete" ends one value and "shadows" starts the next.
+        ev(1, &[("a", s("please delete")), ("b", s("shadows later"))]),
+        ev(2, &[("odd+name[1]", s("shadowsocks"))]),
+    ];
+    for (i, e) in events.iter().enumerate() {
+        index.add(i as u64, e).unwrap();
+    }
+    index.commit(events.len() as u64).unwrap();
+    let found = |q: &str| seqs(&index, q);
+    assert_eq!(found("\"delete shadows\""), [0]);
+    assert_eq!(found("delete shadows"), [0, 1]);
+    assert_eq!(found("shadow"), Vec::<u64>::new(), "a word is whole");
+    assert_eq!(found("shadow*"), [0, 1, 2]);
+    assert_eq!(found("commandline:shadows"), [0]);
+    assert_eq!(found("image:shadows"), Vec::<u64>::new());
+    assert_eq!(found("image:vss*"), [0]);
+    assert_eq!(found("commandline:sha*"), [0]);
+    assert_eq!(found("b:sha*"), [1]);
+    assert_eq!(found("system32 vssadmin.exe"), [0]);
+    assert_eq!(found("\"system32 vssadmin exe\""), [0]);
+    let q = mamori_search::Query::Field(
+        "odd+name[1]".into(),
+        mamori_search::FieldValue::Prefix("shadowso".into()),
+    );
+    let hits = index.search(&q, TimeRange::default(), 10, 0).unwrap().hits;
+    assert_eq!(hits.len(), 1, "a field name with regex characters");
+}
