@@ -145,8 +145,8 @@ pub struct Index {
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
-    let seq = b.add_u64_field("seq", NumericOptions::default().set_indexed().set_fast());
-    let time = b.add_i64_field("time", NumericOptions::default().set_indexed().set_fast());
+    let seq = b.add_u64_field("seq", NumericOptions::default().set_fast());
+    let time = b.add_i64_field("time", NumericOptions::default().set_fast());
     let text_opts = |tokenizer: &str, opt: IndexRecordOption| {
         TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
