@@ -1,4 +1,7 @@
 # Shared by the benchmark scripts (sourced, not run).
+# MAMORI_BIN=/path/to/mamori runs another build (for example an earlier
+# commit's, to compare two builds on the same machine and day).
+MAMORI_BIN=${MAMORI_BIN:-target/release/mamori}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -18,7 +21,7 @@ http = "127.0.0.1:$HP"
 http_tls = false
 metrics_public = true
 CONF
-  MAMORI_LANG=en target/release/mamori serve --config "$dir/mamori.toml" >/dev/null 2>"$dir/serve.log" &
+  MAMORI_LANG=en "$MAMORI_BIN" serve --config "$dir/mamori.toml" >/dev/null 2>"$dir/serve.log" &
   MPID=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HP/healthz" >/dev/null && break; sleep 0.1; done
 }

@@ -9,6 +9,7 @@
 #   bench/live.sh [COUNT]
 #   RSIGMA=/tmp/peers/rsigma-0.23/bin/rsigma bench/live.sh 200000
 #   PERF_OUT=/tmp/serve.perf bench/live.sh   # also sample serve with `perf record`
+#   MAMORI_BIN=/tmp/mamori-before bench/live.sh   # another build of mamori
 # (MAMORI_CORPORA defaults to ../shared/corpora.) Sends only to 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +35,7 @@ cat >> "$WORK/mamori.toml" <<CONF
 [detect]
 rules = ["$RULES"]
 CONF
-MAMORI_LANG=en target/release/mamori serve --config "$WORK/mamori.toml" >/dev/null 2>"$WORK/serve.log" &
+MAMORI_LANG=en "$MAMORI_BIN" serve --config "$WORK/mamori.toml" >/dev/null 2>"$WORK/serve.log" &
 MPID=$!
 for _ in $(seq 600); do curl -fs "http://127.0.0.1:$HP/healthz" >/dev/null && break; sleep 0.1; done
 T0=$(date +%s.%N); C0=$(cpu_secs "$MPID")

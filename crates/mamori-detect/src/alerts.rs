@@ -399,12 +399,10 @@ impl AlertStore {
         self.with(|conn| {
             let tx = conn.transaction()?;
             let mut out = RecordOutcome::default();
-            for hit in hits {
-                if record_one(&tx, hit, window_ns)? {
-                    out.raised += 1;
-                } else {
-                    out.updated += 1;
-                }
+            for repeats in merge_repeats(hits, window_ns) {
+                let raised = record_repeats(&tx, &repeats, window_ns)?;
+                out.raised += u64::from(raised);
+                out.updated += repeats.hits - u64::from(raised);
             }
             for (id, n) in suppressed {
                 tx.execute(
@@ -723,7 +721,71 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
 }
 
 /// Returns true when a new alert was raised.
-fn record_one(tx: &Transaction<'_>, hit: &AlertHit, window_ns: i64) -> rusqlite::Result<bool> {
+/// Hits of one batch that are repeats of one rule on one entity, each
+/// within the window of the others' times.
+struct Repeats<'a> {
+    /// The first of them (title, level, tags, summary).
+    first: &'a AlertHit,
+    from_ns: i64,
+    to_ns: i64,
+    /// Events counted (a correlation hit counts its events).
+    count: i64,
+    hits: u64,
+    seqs: Vec<u64>,
+}
+
+/// Merges a batch's repeats in memory, so that the database sees one
+/// update per alert and batch rather than one per hit.
+fn merge_repeats(hits: &[AlertHit], window_ns: i64) -> Vec<Repeats<'_>> {
+    let mut merged: Vec<Repeats<'_>> = Vec::new();
+    let mut by_key: std::collections::HashMap<(&str, &str, &str, &str), Vec<usize>> =
+        std::collections::HashMap::new();
+    for hit in hits {
+        let e = &hit.entities;
+        let key = (
+            hit.rule_key.as_str(),
+            e.host.as_str(),
+            e.user.as_str(),
+            e.ip.as_str(),
+        );
+        let groups = by_key.entry(key).or_default();
+        let near = groups.iter().copied().find(|&i| {
+            let g = &merged[i];
+            hit.time_ns >= g.from_ns.saturating_sub(window_ns)
+                && hit.time_ns <= g.to_ns.saturating_add(window_ns)
+        });
+        let n = hit.seqs.len().max(1) as i64;
+        match near {
+            Some(i) => {
+                let g = &mut merged[i];
+                g.from_ns = g.from_ns.min(hit.time_ns);
+                g.to_ns = g.to_ns.max(hit.time_ns);
+                g.count += n;
+                g.hits += 1;
+                if g.seqs.len() < MAX_EVENTS_PER_ALERT as usize {
+                    g.seqs.extend_from_slice(&hit.seqs);
+                }
+            }
+            None => {
+                groups.push(merged.len());
+                merged.push(Repeats {
+                    first: hit,
+                    from_ns: hit.time_ns,
+                    to_ns: hit.time_ns,
+                    count: n,
+                    hits: 1,
+                    seqs: hit.seqs.clone(),
+                });
+            }
+        }
+    }
+    merged
+}
+
+/// Adds repeats to the open alert of their rule and entity within the
+/// window, or raises a new one; true when raised.
+fn record_repeats(tx: &Transaction<'_>, r: &Repeats<'_>, window_ns: i64) -> rusqlite::Result<bool> {
+    let hit = r.first;
     let e = &hit.entities;
     let existing: Option<(i64, i64)> = tx
         .prepare_cached(
@@ -738,29 +800,28 @@ fn record_one(tx: &Transaction<'_>, hit: &AlertHit, window_ns: i64) -> rusqlite:
                 e.host,
                 e.user,
                 e.ip,
-                hit.time_ns.saturating_sub(window_ns),
-                hit.time_ns.saturating_add(window_ns)
+                r.from_ns.saturating_sub(window_ns),
+                r.to_ns.saturating_add(window_ns)
             ],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .optional()?;
     let now = now_ns();
-    let n = hit.seqs.len().max(1) as i64;
     let (id, before, raised) = match existing {
         Some((id, count)) => {
             tx.prepare_cached(
                 "UPDATE alerts SET count = count + ?2, updated = ?3,
-                   first_seen = MIN(first_seen, ?4), last_seen = MAX(last_seen, ?4)
+                   first_seen = MIN(first_seen, ?4), last_seen = MAX(last_seen, ?5)
                  WHERE id = ?1",
             )?
-            .execute(params![id, n, now, hit.time_ns])?;
+            .execute(params![id, r.count, now, r.from_ns, r.to_ns])?;
             (id, count, false)
         }
         None => {
             tx.prepare_cached(
                 "INSERT INTO alerts(rule_key, rule_title, level, level_rank, tags, kind, host, user, ip,
                    first_seen, last_seen, created, updated, count, status, summary)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?11, ?12, 'open', ?13)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, 'open', ?14)",
             )?
             .execute(params![
                 hit.rule_key,
@@ -772,9 +833,10 @@ fn record_one(tx: &Transaction<'_>, hit: &AlertHit, window_ns: i64) -> rusqlite:
                 e.host,
                 e.user,
                 e.ip,
-                hit.time_ns,
+                r.from_ns,
+                r.to_ns,
                 now,
-                n,
+                r.count,
                 json(&hit.summary),
             ])?;
             (tx.last_insert_rowid(), 0, true)
@@ -783,7 +845,7 @@ fn record_one(tx: &Transaction<'_>, hit: &AlertHit, window_ns: i64) -> rusqlite:
     let room = (MAX_EVENTS_PER_ALERT as i64).saturating_sub(before).max(0) as usize;
     let mut ins =
         tx.prepare_cached("INSERT OR IGNORE INTO alert_events(alert_id, seq) VALUES (?1, ?2)")?;
-    for seq in hit.seqs.iter().take(room) {
+    for seq in r.seqs.iter().take(room) {
         ins.execute(params![id, *seq as i64])?;
     }
     Ok(raised)
@@ -846,6 +908,64 @@ mod tests {
         assert_eq!(full.first_seen_ns, 0);
         assert_eq!(full.last_seen_ns, 10 * MIN);
         assert_eq!(full.tags, ["attack.t1110"]);
+    }
+
+    #[test]
+    fn one_batch_of_repeats_gives_the_alerts_that_hit_by_hit_gives() {
+        let w = 60 * MIN;
+        let mut hits = Vec::new();
+        for i in 0..1500u64 {
+            let host = if i % 3 == 0 { "pc2" } else { "pc1" };
+            // Two bursts of pc1 and pc2, 300 minutes apart.
+            let t = if i < 750 {
+                i as i64
+            } else {
+                300 * MIN + i as i64
+            };
+            hits.push(hit("r1", host, t, i));
+        }
+        let summary = |db: &AlertStore| {
+            let mut v: Vec<_> = db
+                .list(&AlertQuery::default())
+                .unwrap()
+                .into_iter()
+                .map(|a| {
+                    let full = db.get(a.id).unwrap();
+                    (
+                        a.entities.host,
+                        a.first_seen_ns,
+                        a.last_seen_ns,
+                        a.count,
+                        full.event_seqs.len(),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let batch = AlertStore::open(&dir.path().join("batch.db")).unwrap();
+        let out = batch.record(&hits, w, &[], &[]).unwrap();
+        assert_eq!(
+            out,
+            RecordOutcome {
+                raised: 4,
+                updated: 1496
+            }
+        );
+        let single = AlertStore::open(&dir.path().join("single.db")).unwrap();
+        for h in &hits {
+            single.record(std::slice::from_ref(h), w, &[], &[]).unwrap();
+        }
+        assert_eq!(summary(&batch), summary(&single));
+        assert_eq!(summary(&batch).len(), 4);
+        // An alert keeps at most MAX_EVENTS_PER_ALERT event ids; pc1's first
+        // burst has 500 hits, all kept.
+        assert!(
+            summary(&batch)
+                .iter()
+                .all(|a| a.4 as u64 == a.3.min(MAX_EVENTS_PER_ALERT))
+        );
     }
 
     #[test]

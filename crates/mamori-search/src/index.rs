@@ -762,10 +762,11 @@ fn document(f: &Fields, seq: u64, ev: &Event) -> TantivyDocument {
     let mut lname = String::new();
     for (name, v) in ev.fields.iter() {
         lname.clear();
-        if name.bytes().any(|c| c.is_ascii_uppercase()) || !name.is_ascii() {
-            lname.extend(name.chars().flat_map(char::to_lowercase));
-        } else {
+        if name.is_ascii() {
             lname.push_str(name);
+            lname.make_ascii_lowercase();
+        } else {
+            lname.extend(name.chars().flat_map(char::to_lowercase));
         }
         b.value(&lname, v);
     }
