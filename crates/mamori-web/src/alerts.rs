@@ -68,7 +68,7 @@ pub(crate) async fn list(
     if let Err(r) = crate::principal(&st, &method, &headers, Role::Viewer) {
         return r;
     }
-    let status = match p.status.as_deref().filter(|s| !s.is_empty() && *s != "all") {
+    let status = match p.status.as_deref().filter(|s| *s != "all") {
         None => None,
         Some(s) => match AlertStatus::parse(s) {
             Some(s) => Some(s),

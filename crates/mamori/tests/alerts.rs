@@ -90,6 +90,16 @@ fn events_over_listeners_become_alerts_and_correlations_survive_a_restart() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 401);
+    // A status that is not one of the API's: refused, naming it.
+    for bad in ["", "opened"] {
+        let r = server
+            .client()
+            .get(server.url(&format!("/api/v1/alerts?status={bad}")))
+            .bearer_auth(&api)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 400, "status={bad:?}");
+    }
 
     // Three VPN failures over TCP, a shadow-copy deletion over UDP, and a
     // connection to a listed C2 address.
