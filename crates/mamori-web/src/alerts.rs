@@ -259,9 +259,12 @@ pub struct SuppressionBody {
     pub conditions: std::collections::BTreeMap<String, String>,
     /// Why (required).
     pub reason: String,
-    /// Expiry, hours from now (none: never).
+    /// Expiry, hours from now (none: never); at most [`MAX_EXPIRY_HOURS`].
     pub expires_in_hours: Option<u64>,
 }
+
+/// The longest expiry of a suppression, in hours (100 years).
+pub const MAX_EXPIRY_HOURS: u64 = 876_000;
 
 pub(crate) async fn add_suppression(
     State(st): State<ApiState>,
@@ -278,6 +281,9 @@ pub(crate) async fn add_suppression(
         Ok(b) => b,
         Err(r) => return r,
     };
+    if b.expires_in_hours.is_some_and(|h| h > MAX_EXPIRY_HOURS) {
+        return error(StatusCode::BAD_REQUEST, t(st.lang, "alerts.bad_expiry"));
+    }
     let target = b.rule.clone();
     crate::console::audit(
         &st,

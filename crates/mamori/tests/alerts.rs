@@ -100,6 +100,18 @@ fn events_over_listeners_become_alerts_and_correlations_survive_a_restart() {
             .unwrap();
         assert_eq!(r.status(), 400, "status={bad:?}");
     }
+    // A suppression's expiry is at most 100 years, not a number that wraps
+    // into the past.
+    for (hours, want) in [(876_001u64, 400), (u64::MAX, 400)] {
+        let r = server
+            .client()
+            .post(server.url("/api/v1/suppressions"))
+            .bearer_auth(&api)
+            .json(&serde_json::json!({"rule": "x", "reason": "test", "expires_in_hours": hours}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), want, "expires_in_hours={hours}");
+    }
 
     // Three VPN failures over TCP, a shadow-copy deletion over UDP, and a
     // connection to a listed C2 address.
