@@ -576,11 +576,23 @@ const SHORT_NUMBER: usize = 6;
 
 /// The term of `word` in the field `name`.
 fn word_term(word: &str, name: &str) -> String {
+    let name = without_separators(name);
     let mut t = String::with_capacity(word.len() + 1 + name.len());
     t.push_str(word);
     t.push(WORD_END);
-    t.push_str(name);
+    t.push_str(&name);
     t
+}
+
+/// `s` with the characters that separate names and values in the text
+/// handed to the tokenizer made spaces (which separate words anyway), so a
+/// name or value holding them stays whole.
+fn without_separators(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([VALUE_SEP, NAME_SEP]) {
+        s.replace([VALUE_SEP, NAME_SEP], " ").into()
+    } else {
+        s.into()
+    }
 }
 
 /// `s` with the characters that mean something in a regular expression
@@ -651,9 +663,9 @@ impl DocBuilder {
     }
 
     fn string(&mut self, name: &str, s: &str) {
-        self.words.push_str(name);
+        self.words.push_str(&without_separators(name));
         self.words.push(NAME_SEP);
-        self.words.push_str(s);
+        self.words.push_str(&without_separators(s));
         self.words.push(VALUE_SEP);
     }
 }
@@ -766,7 +778,7 @@ fn document(f: &Fields, seq: u64, ev: &Event) -> TantivyDocument {
             lname.push_str(name);
             lname.make_ascii_lowercase();
         } else {
-            lname.extend(name.chars().flat_map(char::to_lowercase));
+            lname.push_str(&name.to_lowercase());
         }
         b.value(&lname, v);
     }
@@ -903,7 +915,7 @@ fn build(f: &Fields, q: &Query) -> Box<dyn TQuery> {
             let pattern = format!(
                 "{}[^\\x00]*\\x00{}",
                 regex_escape(&last),
-                regex_escape(name)
+                regex_escape(&without_separators(name))
             );
             match RegexQuery::from_pattern(&pattern, f.words) {
                 Ok(q) => parts.push(Box::new(q)),

@@ -228,3 +228,45 @@ fn words_phrases_and_prefixes_keep_to_their_field_and_value() {
     let hits = index.search(&q, TimeRange::default(), 10, 0).unwrap().hits;
     assert_eq!(hits.len(), 1, "a field name with regex characters");
 }
+
+mod any_field_name {
+    use super::*;
+    use mamori_search::{FieldValue, Query};
+    use proptest::prelude::*;
+
+    fn count(index: &Index, q: &Query) -> u64 {
+        index.search(q, TimeRange::default(), 10, 0).unwrap().total
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Whatever a field is called (control characters, regex
+        /// characters, any script), its words are found by field, by field
+        /// prefix and anywhere, and a value's control characters do not hide
+        /// the words after them.
+        #[test]
+        fn words_are_found_in_any_field(
+            name in "[a-zA-Z0-9.\\\\+*?()|\\[\\]{}^$#&~\\-\\x00-\\x03 ]{1,12}|\\PC{1,8}|[ΣσςΟΔİ]{1,4}",
+            junk in "[\\x00-\\x03]{0,3}",
+            word in "[a-z][a-z0-9]{3,10}",
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let index = Index::open(dir.path()).unwrap();
+            let mut e = Event::new(b"raw".to_vec());
+            e.time_ns = T0;
+            e.fields.push(name.as_str(), format!("zz {junk}{word} end"));
+            index.add(0, &e).unwrap();
+            index.commit(1).unwrap();
+            let lname = name.to_lowercase();
+            let by_field = Query::Field(lname.clone(), FieldValue::Text(word.clone()));
+            prop_assert_eq!(count(&index, &by_field), 1, "field {:?}", lname);
+            let by_prefix = Query::Field(lname.clone(), FieldValue::Prefix(word[..3].to_owned()));
+            prop_assert_eq!(count(&index, &by_prefix), 1, "prefix in {:?}", lname);
+            prop_assert_eq!(count(&index, &Query::Text(word.clone())), 1);
+            let phrase = Query::Text(format!("{word} end"));
+            prop_assert_eq!(count(&index, &phrase), 1);
+            let other = Query::Field(format!("{lname}x"), FieldValue::Text(word.clone()));
+            prop_assert_eq!(count(&index, &other), 0);
+        }
+    }
+}
