@@ -573,6 +573,9 @@ const WORD_END: char = '\0';
 const WORDS_TOKENIZER: &str = "mamori_words";
 /// Numbers of up to this many characters are also words.
 const SHORT_NUMBER: usize = 6;
+/// The field name under which numbers are words (see
+/// [`DocBuilder::short_number`]).
+const NUMBER_FIELD: &str = "";
 
 /// The term of `word` in the field `name`.
 fn word_term(word: &str, name: &str) -> String {
@@ -623,7 +626,7 @@ impl DocBuilder {
             Value::Bool(b) => self.string(name, if *b { "true" } else { "false" }),
             Value::Int(i) => {
                 self.kw.push(format!("n:{name}={}", num_key(*i as f64)));
-                self.short_number(name, &i.to_string());
+                self.short_number(&i.to_string());
             }
             Value::Float(f) => {
                 if f.is_finite() {
@@ -633,7 +636,7 @@ impl DocBuilder {
             Value::Str(s) => {
                 if let Some(n) = numeric_str(s) {
                     self.kw.push(format!("n:{name}={}", num_key(n)));
-                    self.short_number(name, s);
+                    self.short_number(s);
                     return;
                 }
                 if s.len() <= 45
@@ -653,12 +656,15 @@ impl DocBuilder {
         }
     }
 
-    /// Numbers are words too (`4624`, `3389`), but long ones (ids, byte
-    /// counts, timestamps) are nearly all unique and would bloat the
-    /// dictionary: those are found by field (`sessionid:123456789`).
-    fn short_number(&mut self, name: &str, s: &str) {
+    /// Numbers are words too (`4624`, `3389`), of no field: by field a
+    /// number is found through its sortable key in `kw`, and under their
+    /// fields' names the ports, counters and ids of every event would be
+    /// terms of their own. Long numbers (ids, byte counts, timestamps) are
+    /// nearly all unique and would bloat the dictionary: those are found by
+    /// field only (`sessionid:123456789`).
+    fn short_number(&mut self, s: &str) {
         if s.len() <= SHORT_NUMBER {
-            self.string(name, s);
+            self.string(NUMBER_FIELD, s);
         }
     }
 
