@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tantivy::collector::{Count, HistogramCollector, TopDocs};
 use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, Occur, Query as TQuery, RangeQuery, RegexPhraseQuery,
-    RegexQuery, TermQuery,
+    AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery,
+    RegexPhraseQuery, RegexQuery, TermQuery,
 };
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
@@ -897,10 +897,16 @@ fn build(f: &Fields, q: &Query) -> Box<dyn TQuery> {
             if toks.is_empty() {
                 return Box::new(EmptyQuery);
             }
-            let words = and(toks
-                .iter()
-                .map(|t| term_q(f.words, &word_term(t, name)))
-                .collect());
+            // The words in this order, inside the field.
+            let words: Box<dyn TQuery> = if toks.len() == 1 {
+                term_q(f.words, &word_term(&toks[0], name))
+            } else {
+                Box::new(PhraseQuery::new(
+                    toks.iter()
+                        .map(|t| Term::from_field_text(f.words, &word_term(t, name)))
+                        .collect(),
+                ))
+            };
             match numeric_str(s) {
                 Some(n) => or(vec![
                     term_q(f.kw, &format!("n:{name}={}", num_key(n))),

@@ -215,6 +215,13 @@ fn words_phrases_and_prefixes_keep_to_their_field_and_value() {
     assert_eq!(found("shadow"), Vec::<u64>::new(), "a word is whole");
     assert_eq!(found("shadow*"), [0, 1, 2]);
     assert_eq!(found("commandline:shadows"), [0]);
+    assert_eq!(found("commandline:\"delete shadows\""), [0]);
+    assert_eq!(
+        found("commandline:\"shadows delete\""),
+        Vec::<u64>::new(),
+        "in this order"
+    );
+    assert_eq!(found("commandline:\"vssadmin shadows\""), Vec::<u64>::new());
     assert_eq!(found("image:shadows"), Vec::<u64>::new());
     assert_eq!(found("image:vss*"), [0]);
     assert_eq!(found("commandline:sha*"), [0]);
