@@ -196,10 +196,11 @@ impl Index {
     /// another version of mamori is removed: it is derived, and
     /// `mamori reindex` (or serve) rebuilds it from the store.
     pub fn open(dir: &Path) -> Result<Index, SearchError> {
-        std::fs::create_dir_all(dir).map_err(|source| SearchError::Io {
+        let io = |source| SearchError::Io {
             path: dir.to_owned(),
             source,
-        })?;
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
         let index = match open_or_create(dir) {
             Ok(i) => i,
             Err(OpenError::OtherVersion(old)) => {
@@ -214,28 +215,16 @@ impl Index {
                 drop(old);
                 tracing::info!(index = %dir.display(),
                     "the search index was made by another version of mamori; it is rebuilt from the store");
-                std::fs::remove_dir_all(dir).map_err(|source| SearchError::Io {
-                    path: dir.to_owned(),
-                    source,
-                })?;
-                std::fs::create_dir_all(dir).map_err(|source| SearchError::Io {
-                    path: dir.to_owned(),
-                    source,
-                })?;
+                std::fs::remove_dir_all(dir).map_err(io)?;
+                std::fs::create_dir_all(dir).map_err(io)?;
                 open_or_create(dir)?
             }
             Err(OpenError::Tantivy(e)) => {
                 let aside = dir.with_extension(format!("broken-{}", mamori_event::now_ns()));
                 tracing::warn!(index = %dir.display(), error = %e, moved_to = %aside.display(),
                     "the search index could not be read; starting a new one (it is rebuilt from the store)");
-                std::fs::rename(dir, &aside).map_err(|source| SearchError::Io {
-                    path: dir.to_owned(),
-                    source,
-                })?;
-                std::fs::create_dir_all(dir).map_err(|source| SearchError::Io {
-                    path: dir.to_owned(),
-                    source,
-                })?;
+                std::fs::rename(dir, &aside).map_err(io)?;
+                std::fs::create_dir_all(dir).map_err(io)?;
                 open_or_create(dir)?
             }
         };
