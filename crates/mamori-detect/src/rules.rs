@@ -445,7 +445,13 @@ impl RuleSet {
         let lower = |s: &Option<String>| s.as_ref().map(|v| v.to_ascii_lowercase());
         let product = lower(&ev.logsource.product);
         let service = lower(&ev.logsource.service);
-        let mut categories = vec![lower(&ev.logsource.category)];
+        let category = match lower(&ev.logsource.category) {
+            None if product.as_deref() == Some("windows") => {
+                stored_without_category(ev).map(str::to_owned)
+            }
+            c => c,
+        };
+        let mut categories = vec![category];
         categories.extend(
             specific_categories(ev)
                 .iter()
@@ -508,7 +514,11 @@ impl RuleSet {
 /// whether a key was created or deleted says so in its selection.
 fn specific_categories(ev: &Event) -> &'static [&'static str] {
     let event_id = || ev.fields.get("EventID").and_then(|v| v.as_i64());
-    match ev.logsource.category.as_deref() {
+    let category = match ev.logsource.category.as_deref() {
+        None => stored_without_category(ev),
+        c => c,
+    };
+    match category {
         Some("registry_event") => match event_id() {
             Some(12) => &["registry_add", "registry_delete"],
             Some(13) => &["registry_set"],
@@ -518,6 +528,16 @@ fn specific_categories(ev: &Event) -> &'static [&'static str] {
         Some("file_delete") if event_id() == Some(26) => &["file_delete_detected"],
         _ => &[],
     }
+}
+
+/// The category of a Windows event stored without one, by an earlier
+/// version of mamori that knew fewer Sysmon event ids, from its service
+/// and event id; so a retro-hunt over old events finds what a new rule
+/// looks for.
+fn stored_without_category(ev: &Event) -> Option<&'static str> {
+    let service = ev.logsource.service.as_deref()?;
+    let id = ev.fields.get("EventID").and_then(|v| v.as_i64())?;
+    mamori_event::windows_category(service, id)
 }
 
 /// rsigma 0.23's `base64offset` keeps, at the end of each variant, a
@@ -677,5 +697,22 @@ level: high
         assert_eq!(titles(&ev(12, "DeleteKey")), add_and_delete);
         assert_eq!(titles(&ev(12, "CreateKey")), add_and_delete);
         assert_eq!(titles(&ev(13, "SetValue")), ["RunMRU registry_set"]);
+    }
+
+    #[test]
+    fn sysmon_events_stored_without_a_category_get_theirs() {
+        let (rules, _) = RuleSet::from_sources(&[(
+            "w.yml".into(),
+            "title: WMI consumer\nlogsource: { product: windows, category: wmi_event }\ndetection:\n  sel: { EventType: WmiConsumerEvent }\n  condition: sel\n".to_owned(),
+        )]);
+        // As an earlier mamori stored Sysmon event 20: service, no category.
+        let mut ev = Event::new(Vec::new());
+        ev.logsource = mamori_event::LogSource::new(Some("windows"), Some("sysmon"), None);
+        ev.fields.push("EventID", 20i64);
+        ev.fields.push("EventType", "WmiConsumerEvent");
+        assert_eq!(rules.evaluate(&ev).len(), 1);
+        // Another event id of the same log is not a WMI event.
+        ev.fields.insert("EventID", 1i64);
+        assert!(rules.evaluate(&ev).is_empty());
     }
 }

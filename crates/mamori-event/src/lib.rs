@@ -60,6 +60,53 @@ impl LogSource {
     }
 }
 
+/// The Sigma category of a Windows event from its service (as
+/// [`LogSource::service`]) and event id: Sysmon's event ids as pySigma's
+/// Sysmon pipeline (the reference Sigma's own tooling uses) reads them,
+/// process creation in the Security log, and PowerShell's script and
+/// module events. Ingest stores it; detection also asks it of events
+/// stored without one (by an earlier version that knew fewer ids). Events
+/// 12–14 and 26 also belong to more specific categories, which detection
+/// adds.
+///
+/// ```
+/// assert_eq!(mamori_event::windows_category("sysmon", 20), Some("wmi_event"));
+/// assert_eq!(mamori_event::windows_category("security", 4624), None);
+/// ```
+pub fn windows_category(service: &str, event_id: i64) -> Option<&'static str> {
+    Some(match (service, event_id) {
+        ("sysmon", 1) | ("security", 4688) => "process_creation",
+        ("sysmon", 2) => "file_change",
+        ("sysmon", 3) => "network_connection",
+        ("sysmon", 4 | 16) => "sysmon_status",
+        ("sysmon", 5) => "process_termination",
+        ("sysmon", 6) => "driver_load",
+        ("sysmon", 7) => "image_load",
+        ("sysmon", 8) => "create_remote_thread",
+        ("sysmon", 9) => "raw_access_thread",
+        ("sysmon", 10) => "process_access",
+        ("sysmon", 11) => "file_event",
+        ("sysmon", 12..=14) => "registry_event",
+        ("sysmon", 15) => "create_stream_hash",
+        ("sysmon", 17 | 18) => "pipe_created",
+        ("sysmon", 19..=21) => "wmi_event",
+        ("sysmon", 22) => "dns_query",
+        ("sysmon", 23 | 26) => "file_delete",
+        ("sysmon", 24) => "clipboard_capture",
+        ("sysmon", 25) => "process_tampering",
+        ("sysmon", 27) => "file_block_executable",
+        ("sysmon", 28) => "file_block_shredding",
+        ("sysmon", 29) => "file_executable_detected",
+        ("sysmon", 255) => "sysmon_error",
+        ("powershell", 4104) => "ps_script",
+        ("powershell", 4103) => "ps_module",
+        ("powershell-classic", 400) => "ps_classic_start",
+        ("powershell-classic", 600) => "ps_classic_provider_start",
+        ("powershell-classic", 800) => "ps_classic_script",
+        _ => return None,
+    })
+}
+
 /// Marks on an event that say how faithfully it was decoded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Flags(u8);

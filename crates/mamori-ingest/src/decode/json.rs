@@ -81,40 +81,9 @@ fn windows_logsource(channel: &str, event_id: Option<i64>) -> LogSource {
         "Microsoft-Windows-NTLM/Operational" => Some("ntlm"),
         _ => None,
     };
-    // Sysmon event ids → Sigma categories as in pySigma's Sysmon pipeline
-    // (the reference Sigma's own tooling uses). Events 12–14 and 26 also
-    // belong to more specific categories; detection adds those.
-    let category = match (service, event_id) {
-        (Some("sysmon"), Some(1)) | (Some("security"), Some(4688)) => Some("process_creation"),
-        (Some("sysmon"), Some(2)) => Some("file_change"),
-        (Some("sysmon"), Some(3)) => Some("network_connection"),
-        (Some("sysmon"), Some(4 | 16)) => Some("sysmon_status"),
-        (Some("sysmon"), Some(5)) => Some("process_termination"),
-        (Some("sysmon"), Some(6)) => Some("driver_load"),
-        (Some("sysmon"), Some(7)) => Some("image_load"),
-        (Some("sysmon"), Some(8)) => Some("create_remote_thread"),
-        (Some("sysmon"), Some(9)) => Some("raw_access_thread"),
-        (Some("sysmon"), Some(10)) => Some("process_access"),
-        (Some("sysmon"), Some(11)) => Some("file_event"),
-        (Some("sysmon"), Some(12..=14)) => Some("registry_event"),
-        (Some("sysmon"), Some(15)) => Some("create_stream_hash"),
-        (Some("sysmon"), Some(17 | 18)) => Some("pipe_created"),
-        (Some("sysmon"), Some(19..=21)) => Some("wmi_event"),
-        (Some("sysmon"), Some(22)) => Some("dns_query"),
-        (Some("sysmon"), Some(23 | 26)) => Some("file_delete"),
-        (Some("sysmon"), Some(24)) => Some("clipboard_capture"),
-        (Some("sysmon"), Some(25)) => Some("process_tampering"),
-        (Some("sysmon"), Some(27)) => Some("file_block_executable"),
-        (Some("sysmon"), Some(28)) => Some("file_block_shredding"),
-        (Some("sysmon"), Some(29)) => Some("file_executable_detected"),
-        (Some("sysmon"), Some(255)) => Some("sysmon_error"),
-        (Some("powershell"), Some(4104)) => Some("ps_script"),
-        (Some("powershell"), Some(4103)) => Some("ps_module"),
-        (Some("powershell-classic"), Some(400)) => Some("ps_classic_start"),
-        (Some("powershell-classic"), Some(600)) => Some("ps_classic_provider_start"),
-        (Some("powershell-classic"), Some(800)) => Some("ps_classic_script"),
-        _ => None,
-    };
+    let category = service
+        .zip(event_id)
+        .and_then(|(s, id)| mamori_event::windows_category(s, id));
     LogSource::new(Some("windows"), service, category)
 }
 
