@@ -720,17 +720,19 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
     })
 }
 
-/// Returns true when a new alert was raised.
 /// Hits of one batch that are repeats of one rule on one entity, each
 /// within the window of the others' times.
 struct Repeats<'a> {
     /// The first of them (title, level, tags, summary).
     first: &'a AlertHit,
+    /// Earliest and latest event time among them, ns.
     from_ns: i64,
     to_ns: i64,
     /// Events counted (a correlation hit counts its events).
     count: i64,
+    /// Hits merged.
     hits: u64,
+    /// Their events' sequence numbers (about as many as an alert keeps).
     seqs: Vec<u64>,
 }
 
