@@ -50,6 +50,11 @@ pub enum SearchError {
     /// This handle was opened read-only.
     #[error("the search index was opened read-only")]
     ReadOnly,
+    /// The index was made by another version of mamori, with another layout.
+    #[error(
+        "the search index in {0} was made by another version of mamori (start `mamori serve` or run `mamori reindex` to rebuild it from the store)"
+    )]
+    OtherVersion(PathBuf),
     /// tantivy reported an error.
     #[error("search index: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
@@ -245,6 +250,9 @@ impl Index {
     /// Opens the index for searching only (while `mamori serve` writes it).
     pub fn open_read_only(dir: &Path) -> Result<Index, SearchError> {
         let index = tantivy::Index::open_in_dir(dir)?;
+        if index.schema() != schema().0 {
+            return Err(SearchError::OtherVersion(dir.to_owned()));
+        }
         register_tokenizers(&index);
         Index::assemble(dir, index, None)
     }
@@ -973,6 +981,11 @@ mod tests {
         let mut b = Schema::builder();
         b.add_text_field("text", tantivy::schema::TEXT);
         tantivy::Index::create_in_dir(&dir, b.build()).unwrap();
+        let err = Index::open_read_only(&dir).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("mamori reindex")),
+            "{err:?}"
+        );
         let index = Index::open(&dir).unwrap();
         let mut ev = Event::new(b"x".to_vec());
         ev.fields.push("user.name", "yamada");
