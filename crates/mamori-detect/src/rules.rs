@@ -451,12 +451,9 @@ impl RuleSet {
             }
             c => c,
         };
+        let specific = specific_categories(ev, category.as_deref());
         let mut categories = vec![category];
-        categories.extend(
-            specific_categories(ev)
-                .iter()
-                .map(|c| Some((*c).to_owned())),
-        );
+        categories.extend(specific.iter().map(|c| Some((*c).to_owned())));
         let part = |want: &Option<String>, have: &Option<String>| want.is_none() || want == have;
         self.sources
             .iter()
@@ -512,12 +509,9 @@ impl RuleSet {
 /// pipeline (and Chainsaw and Hayabusa), event 12 is both `registry_add`
 /// and `registry_delete` whatever its `EventType`: a rule that cares
 /// whether a key was created or deleted says so in its selection.
-fn specific_categories(ev: &Event) -> &'static [&'static str] {
+/// `category` is the event's own, as [`RuleSet::fitting_sources`] found it.
+fn specific_categories(ev: &Event, category: Option<&str>) -> &'static [&'static str] {
     let event_id = || ev.fields.get("EventID").and_then(|v| v.as_i64());
-    let category = match ev.logsource.category.as_deref() {
-        None => stored_without_category(ev),
-        c => c,
-    };
     match category {
         Some("registry_event") => match event_id() {
             Some(12) => &["registry_add", "registry_delete"],
