@@ -94,19 +94,19 @@ fn number() -> impl Strategy<Value = Value> {
     (n, 0u8..6).prop_map(|(n, how)| match how {
         0 => Value::Int(n),
         1 => Value::Float(n as f64),
-        2 => Value::Str(n.to_string()),
-        3 => Value::Str(format!("{n}.0")),
-        4 => Value::Str(format!("{:e}", n as f64)),
-        _ => Value::Str(format!("0{n}")),
+        2 => Value::from(n.to_string()),
+        3 => Value::from(format!("{n}.0")),
+        4 => Value::from(format!("{:e}", n as f64)),
+        _ => Value::from(format!("0{n}")),
     })
 }
 
 fn value() -> impl Strategy<Value = Option<Value>> {
     prop_oneof![
-        4 => text().prop_map(|s| Some(Value::Str(s))),
+        4 => text().prop_map(|s| Some(Value::from(s))),
         2 => number().prop_map(Some),
         1 => Just(Some(Value::Null)),
-        1 => proptest::collection::vec(text().prop_map(Value::Str), 0..3).prop_map(|v| Some(Value::List(v))),
+        1 => proptest::collection::vec(text().prop_map(Value::from), 0..3).prop_map(|v| Some(Value::List(v))),
         2 => Just(None),
     ]
 }

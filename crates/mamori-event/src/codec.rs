@@ -7,7 +7,7 @@
 //! Decoding checks every length against the bytes left, so hostile input can
 //! only produce a [`DecodeError`], never a panic or a huge allocation.
 
-use crate::{Event, Fields, Flags, LogSource, Value};
+use crate::{Event, Fields, Flags, LogSource, Text, Value};
 
 const VERSION: u8 = 1;
 const MAX_DEPTH: u32 = 32;
@@ -119,11 +119,14 @@ impl<'a> Reader<'a> {
         self.pos += n;
         Ok(s)
     }
+    fn str(&mut self) -> Result<&'a str, DecodeError> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| DecodeError::Utf8)
+    }
     fn string(&mut self) -> Result<String, DecodeError> {
-        let b = self.bytes()?;
-        std::str::from_utf8(b)
-            .map(str::to_owned)
-            .map_err(|_| DecodeError::Utf8)
+        self.str().map(str::to_owned)
+    }
+    fn text(&mut self) -> Result<Text, DecodeError> {
+        self.str().map(Text::from)
     }
     /// A count of items each taking at least one byte, checked against what is left.
     fn count(&mut self) -> Result<usize, DecodeError> {
@@ -150,7 +153,7 @@ impl<'a> Reader<'a> {
                 a.copy_from_slice(b);
                 Value::Float(f64::from_le_bytes(a))
             }
-            5 => Value::Str(self.string()?),
+            5 => Value::Str(self.text()?),
             6 => {
                 let n = self.count()?;
                 let mut l = Vec::with_capacity(n);
@@ -222,7 +225,7 @@ impl Event {
         let n = r.count()?;
         let mut fields = Fields::with_capacity(n);
         for _ in 0..n {
-            let k = r.string()?;
+            let k = r.text()?;
             let v = r.value(0)?;
             fields.push(k, v);
         }
@@ -260,7 +263,7 @@ mod tests {
             any::<f64>()
                 .prop_filter("NaN never equals itself", |x| !x.is_nan())
                 .prop_map(Value::Float),
-            ".*".prop_map(Value::Str),
+            ".*".prop_map(Value::from),
         ];
         leaf.prop_recursive(3, 16, 4, |inner| {
             prop::collection::vec(inner, 0..4).prop_map(Value::List)

@@ -2,6 +2,11 @@
 
 use std::fmt;
 
+/// Text of a field name or value: up to 24 bytes are kept inline, without
+/// an allocation. Most names and values of device logs are that short, and
+/// every stage (decode, store, index, detect) makes and drops them.
+pub type Text = compact_str::CompactString;
+
 /// A decoded field value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -14,7 +19,7 @@ pub enum Value {
     /// A number with a fraction.
     Float(f64),
     /// Text (always valid UTF-8; transcoded at the edge when needed).
-    Str(String),
+    Str(Text),
     /// Several values under one name.
     List(Vec<Value>),
 }
@@ -45,7 +50,7 @@ impl Value {
             Value::Float(f) => serde_json::Number::from_f64(*f)
                 .map(J::Number)
                 .unwrap_or(J::Null),
-            Value::Str(s) => J::String(s.clone()),
+            Value::Str(s) => J::String(s.to_string()),
             Value::List(l) => J::Array(l.iter().map(Value::to_json).collect()),
         }
     }
@@ -59,9 +64,9 @@ impl Value {
                 Some(i) => Value::Int(i),
                 None => Value::Float(n.as_f64().unwrap_or(0.0)),
             },
-            J::String(s) => Value::Str(s.clone()),
+            J::String(s) => Value::Str(Text::from(s.as_str())),
             J::Array(a) => Value::List(a.iter().map(Value::from_json).collect()),
-            J::Object(_) => Value::Str(v.to_string()),
+            J::Object(_) => Value::Str(Text::from(v.to_string())),
         }
     }
 }
@@ -89,11 +94,16 @@ impl fmt::Display for Value {
 
 impl From<&str> for Value {
     fn from(s: &str) -> Self {
-        Value::Str(s.to_owned())
+        Value::Str(Text::from(s))
     }
 }
 impl From<String> for Value {
     fn from(s: String) -> Self {
+        Value::Str(Text::from(s))
+    }
+}
+impl From<Text> for Value {
+    fn from(s: Text) -> Self {
         Value::Str(s)
     }
 }
@@ -128,7 +138,7 @@ impl From<bool> for Value {
 /// Events carry tens of fields, so a vector with a linear scan is faster than
 /// a map and keeps the device's order for display.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Fields(Vec<(String, Value)>);
+pub struct Fields(Vec<(Text, Value)>);
 
 impl Fields {
     /// An empty field list.
@@ -148,7 +158,7 @@ impl Fields {
         self.get(name).and_then(Value::as_str)
     }
     /// Sets `name` to `value`, replacing an earlier value of the same name.
-    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<Value>) {
+    pub fn insert(&mut self, name: impl Into<Text>, value: impl Into<Value>) {
         let name = name.into();
         let value = value.into();
         if let Some(slot) = self.0.iter_mut().find(|(k, _)| *k == name) {
@@ -159,7 +169,7 @@ impl Fields {
     }
     /// Appends without looking for an earlier value of the same name
     /// (for decoders that know names are unique).
-    pub fn push(&mut self, name: impl Into<String>, value: impl Into<Value>) {
+    pub fn push(&mut self, name: impl Into<Text>, value: impl Into<Value>) {
         self.0.push((name.into(), value.into()));
     }
     /// Removes `name` and returns its value.
@@ -183,13 +193,13 @@ impl Fields {
     pub fn to_json(&self) -> serde_json::Value {
         let mut m = serde_json::Map::with_capacity(self.0.len());
         for (k, v) in &self.0 {
-            m.insert(k.clone(), v.to_json());
+            m.insert(k.to_string(), v.to_json());
         }
         serde_json::Value::Object(m)
     }
 }
 
-impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Fields {
+impl<K: Into<Text>, V: Into<Value>> FromIterator<(K, V)> for Fields {
     fn from_iter<T: IntoIterator<Item = (K, V)>>(iter: T) -> Self {
         Fields(
             iter.into_iter()

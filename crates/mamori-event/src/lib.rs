@@ -35,7 +35,7 @@ mod fields;
 mod time;
 
 pub use codec::DecodeError;
-pub use fields::{Fields, Value};
+pub use fields::{Fields, Text, Value};
 pub use time::{format_rfc3339, now_ns, parse_rfc3339};
 
 /// Sigma's `logsource`: which product, service and category an event belongs to.

@@ -76,7 +76,7 @@ fn run(vendor_dir: &Path, want_decoder: &[&str], fields: &[(&str, &str)]) -> Tal
             };
             t.compared += 1;
             let a = match a {
-                Value::Str(s) => s.clone(),
+                Value::Str(s) => s.to_string(),
                 other => other.to_string(),
             };
             if a == as_text(b) {

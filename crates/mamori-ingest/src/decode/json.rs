@@ -102,7 +102,7 @@ fn event_data(f: &mut Fields, data: &J, prefix: &str) {
                             "Data",
                             Value::List(
                                 a.iter()
-                                    .map(|x| text(x).map(Value::Str).unwrap_or(Value::Null))
+                                    .map(|x| text(x).map(Value::from).unwrap_or(Value::Null))
                                     .collect(),
                             ),
                         ),
@@ -119,10 +119,10 @@ fn event_data(f: &mut Fields, data: &J, prefix: &str) {
                     J::Object(inner) if !inner.contains_key("#text") => event_data(f, v, k),
                     J::Object(inner) => {
                         if let Some(t) = inner.get("#text") {
-                            f.push(k.clone(), value(t));
+                            f.push(k.as_str(), value(t));
                         }
                     }
-                    other => f.push(k.clone(), value(other)),
+                    other => f.push(k.as_str(), value(other)),
                 }
             }
         }
@@ -315,7 +315,7 @@ fn nxlog(obj: &Map<String, J>, ev: &mut Event, tz: &jiff::tz::TimeZone) {
         if !NXLOG_META.contains(&k.as_str()) {
             match v {
                 J::Object(_) => event_data(f, v, k),
-                other => f.push(k.clone(), value(other)),
+                other => f.push(k.as_str(), value(other)),
             }
         }
     }
