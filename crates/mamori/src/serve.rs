@@ -553,7 +553,7 @@ fn announce(lang: Lang, what: &str, addr: std::io::Result<std::net::SocketAddr>)
 }
 
 /// Indexes what the store holds beyond the index, then keeps following it,
-/// committing about once a second. On shutdown it makes one last pass of at
+/// committing at least every [`crate::commands::INDEX_COMMIT_EVERY`]. On shutdown it makes one last pass of at
 /// most [`FINAL_INDEX_BUDGET`]; what is left is indexed at the next start.
 async fn follow_store(store: Store, index: Index, shutdown: CancellationToken) {
     let mut committed = store.committed_seq();
@@ -586,7 +586,14 @@ async fn follow_store(store: Store, index: Index, shutdown: CancellationToken) {
                 }
                 return;
             }
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            // More arrived during the pass: go on at once. Otherwise wait
+            // for the store, letting a burst settle into one pass.
+            _ = async {
+                if *committed.borrow() <= index.indexed_upto() {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), committed.changed()).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            } => {}
         }
     }
 }
