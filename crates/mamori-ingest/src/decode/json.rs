@@ -2,20 +2,28 @@
 //! NXLog (including Sysmon over JSON), and any other JSON object.
 
 use super::fortigate::local_time;
-use mamori_event::{Event, Fields, LogSource, Value};
-use serde_json::{Map, Value as J};
+use super::tree::{Json as J, Object as Map};
+use mamori_event::{Event, Fields, LogSource, Text, Value};
 
 /// Decodes one JSON object; false if `text` is not a JSON object.
 pub fn decode(text: &str, ev: &mut Event, tz: &jiff::tz::TimeZone) -> bool {
-    let Ok(J::Object(obj)) = serde_json::from_str::<J>(text) else {
+    let Ok(J::Object(obj)) = super::tree::parse(text) else {
         return false;
     };
-    decode_value(&obj, ev, tz);
+    decode_object(&obj, ev, tz);
     true
 }
 
-/// Decodes an already parsed JSON object.
-pub fn decode_value(obj: &Map<String, J>, ev: &mut Event, tz: &jiff::tz::TimeZone) {
+/// Decodes an object already parsed by `serde_json` (an EVTX record).
+pub fn decode_value(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    ev: &mut Event,
+    tz: &jiff::tz::TimeZone,
+) {
+    decode_object(&Map::of(obj), ev, tz);
+}
+
+fn decode_object(obj: &Map<'_>, ev: &mut Event, tz: &jiff::tz::TimeZone) {
     if let Some(J::Object(e)) = obj.get("Event")
         && e.contains_key("System")
     {
@@ -31,23 +39,34 @@ pub fn decode_value(obj: &Map<String, J>, ev: &mut Event, tz: &jiff::tz::TimeZon
     }
 }
 
+/// A field value: objects are kept as their JSON text.
 fn value(v: &J) -> Value {
-    Value::from_json(v)
+    match v {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Bool(*b),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        J::Str(s) => Value::Str(Text::from(s.as_ref())),
+        J::Array(a) => Value::List(a.iter().map(value).collect()),
+        J::Object(_) => Value::Str(Text::from(v.to_string())),
+    }
 }
 
 fn int(v: &J) -> Option<i64> {
     match v {
         J::Number(n) => n.as_i64(),
-        J::String(s) => s.trim().parse().ok(),
+        J::Str(s) => s.trim().parse().ok(),
         J::Object(o) => o.get("#text").and_then(int),
         _ => None,
     }
 }
 
-fn text(v: &J) -> Option<String> {
+fn text(v: &J) -> Option<Text> {
     match v {
-        J::String(s) => Some(s.clone()),
-        J::Number(n) => Some(n.to_string()),
+        J::Str(s) => Some(Text::from(s.as_ref())),
+        J::Number(n) => Some(Text::from(n.to_string())),
         J::Object(o) => o.get("#text").and_then(text),
         _ => None,
     }
@@ -91,7 +110,7 @@ fn windows_logsource(channel: &str, event_id: Option<i64>) -> LogSource {
 fn event_data(f: &mut Fields, data: &J, prefix: &str) {
     match data {
         J::Object(o) => {
-            for (k, v) in o {
+            for (k, v) in o.iter() {
                 if k == "#attributes" || k == "xmlns" {
                     continue;
                 }
@@ -119,10 +138,10 @@ fn event_data(f: &mut Fields, data: &J, prefix: &str) {
                     J::Object(inner) if !inner.contains_key("#text") => event_data(f, v, k),
                     J::Object(inner) => {
                         if let Some(t) = inner.get("#text") {
-                            f.push(k.as_str(), value(t));
+                            f.push(k, value(t));
                         }
                     }
-                    other => f.push(k.as_str(), value(other)),
+                    other => f.push(k, value(other)),
                 }
             }
         }
@@ -135,10 +154,10 @@ fn event_data(f: &mut Fields, data: &J, prefix: &str) {
 }
 
 /// The evtx crate's `Event` object.
-fn evtx(e: &Map<String, J>, ev: &mut Event) {
+fn evtx(e: &Map<'_>, ev: &mut Event) {
     let sys = e.get("System").and_then(J::as_object);
     let f = &mut ev.fields;
-    let mut channel = String::new();
+    let mut channel = Text::default();
     let mut eid = None;
     if let Some(s) = sys {
         eid = s.get("EventID").and_then(int);
@@ -150,7 +169,7 @@ fn evtx(e: &Map<String, J>, ev: &mut Event) {
             f.push("Channel", c);
         }
         if let Some(c) = s.get("Computer").and_then(text) {
-            ev.host = c.clone();
+            ev.host = c.to_string();
             f.push("Computer", c);
         }
         if let Some(J::Object(p)) = s.get("Provider")
@@ -210,7 +229,7 @@ fn evtx(e: &Map<String, J>, ev: &mut Event) {
     ev.decoder = "evtx".into();
 }
 
-fn winlogbeat(obj: &Map<String, J>, w: &Map<String, J>, ev: &mut Event) {
+fn winlogbeat(obj: &Map<'_>, w: &Map<'_>, ev: &mut Event) {
     let f = &mut ev.fields;
     let eid = w.get("event_id").and_then(int);
     if let Some(id) = eid {
@@ -221,7 +240,7 @@ fn winlogbeat(obj: &Map<String, J>, w: &Map<String, J>, ev: &mut Event) {
         f.push("Channel", channel.clone());
     }
     if let Some(c) = w.get("computer_name").and_then(text) {
-        ev.host = c.clone();
+        ev.host = c.to_string();
         f.push("Computer", c);
     }
     if let Some(p) = w.get("provider_name").and_then(text) {
@@ -280,7 +299,7 @@ const NXLOG_META: &[&str] = &[
     "AccountType",
 ];
 
-fn nxlog(obj: &Map<String, J>, ev: &mut Event, tz: &jiff::tz::TimeZone) {
+fn nxlog(obj: &Map<'_>, ev: &mut Event, tz: &jiff::tz::TimeZone) {
     let f = &mut ev.fields;
     let eid = obj.get("EventID").and_then(int);
     if let Some(id) = eid {
@@ -291,7 +310,7 @@ fn nxlog(obj: &Map<String, J>, ev: &mut Event, tz: &jiff::tz::TimeZone) {
         f.push("Channel", channel.clone());
     }
     if let Some(h) = obj.get("Hostname").and_then(text) {
-        ev.host = h.clone();
+        ev.host = h.to_string();
         f.push("Computer", h);
     }
     if let Some(p) = obj.get("SourceName").and_then(text) {
@@ -311,11 +330,11 @@ fn nxlog(obj: &Map<String, J>, ev: &mut Event, tz: &jiff::tz::TimeZone) {
     if let Some(m) = obj.get("Message").and_then(text) {
         f.push("message", m);
     }
-    for (k, v) in obj {
-        if !NXLOG_META.contains(&k.as_str()) {
+    for (k, v) in obj.iter() {
+        if !NXLOG_META.contains(&k) {
             match v {
                 J::Object(_) => event_data(f, v, k),
-                other => f.push(k.as_str(), value(other)),
+                other => f.push(k, value(other)),
             }
         }
     }
@@ -333,22 +352,23 @@ fn nxlog(obj: &Map<String, J>, ev: &mut Event, tz: &jiff::tz::TimeZone) {
 
 fn flatten(prefix: &str, v: &J, f: &mut Fields, depth: u32) {
     match v {
-        J::Object(o) if depth < 8 => {
-            for (k, v) in o {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, v, f, depth + 1);
-            }
-        }
-        other => f.push(prefix.to_owned(), value(other)),
+        J::Object(o) if depth < 8 => flatten_object(prefix, o, f, depth),
+        other => f.push(prefix, value(other)),
     }
 }
 
-fn generic(obj: &Map<String, J>, ev: &mut Event) {
-    flatten("", &J::Object(obj.clone()), &mut ev.fields, 0);
+fn flatten_object(prefix: &str, o: &Map<'_>, f: &mut Fields, depth: u32) {
+    for (k, v) in o.iter() {
+        if prefix.is_empty() {
+            flatten(k, v, f, depth + 1);
+        } else {
+            flatten(&format!("{prefix}.{k}"), v, f, depth + 1);
+        }
+    }
+}
+
+fn generic(obj: &Map<'_>, ev: &mut Event) {
+    flatten_object("", obj, &mut ev.fields, 0);
     for k in ["@timestamp", "timestamp", "time", "event.created"] {
         if let Some(t) = ev.fields.get_str(k).and_then(mamori_event::parse_rfc3339) {
             ev.time_ns = t;

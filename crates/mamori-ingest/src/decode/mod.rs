@@ -15,6 +15,7 @@ mod kv;
 mod rtx;
 mod squid;
 mod syslog;
+mod tree;
 
 use mamori_event::{Event, Fields, Flags};
 use std::net::IpAddr;
