@@ -164,11 +164,16 @@ fn truncate(raw: &[u8], max: usize) -> (&[u8], bool) {
     (&raw[..end], true)
 }
 
+/// More than a tenth control characters (other than tab and line ends), or
+/// a replacement character from an undecodable byte.
 fn looks_binary(s: &str) -> bool {
-    let control = s
-        .chars()
-        .filter(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-        .count();
+    let is_control = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
+    if s.is_ascii() {
+        // The common case, byte by byte.
+        let control = s.bytes().filter(|&b| is_control(char::from(b))).count();
+        return control * 10 > s.len().max(1);
+    }
+    let control = s.chars().filter(|&c| is_control(c)).count();
     control * 10 > s.chars().count().max(1) || s.contains('\u{fffd}')
 }
 
@@ -441,6 +446,17 @@ mod tests {
         fn decode_text_never_panics(s in ".*", prefix in proptest::sample::select(vec!["", "<13>", "<13> [INSPECT] ", "logid=1 type=x ", "CEF:0|", "<13>1 - - - - - ", "{\"winlog\":"])) {
             let line = format!("{prefix}{s}");
             let _ = decode(line.as_bytes(), &SourceSettings::default(), &rx());
+        }
+
+        /// The byte-wise test of ASCII text says what the character-wise
+        /// one says.
+        #[test]
+        fn binary_ascii_is_judged_as_characters(s in "[\\x00-\\x7f]{0,60}") {
+            let control = s
+                .chars()
+                .filter(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+                .count();
+            proptest::prop_assert_eq!(looks_binary(&s), control * 10 > s.chars().count().max(1));
         }
     }
 }
