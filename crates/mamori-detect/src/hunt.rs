@@ -133,7 +133,7 @@ fn findings(
             rule_id: hit.id,
             level: hit.level,
             tags: hit.tags,
-            computer: ev.host.clone(),
+            computer: ev.host.to_string(),
             key_fields: key_fields(ev),
             file: origin.to_owned(),
             record_id: ev.fields.get("EventRecordID").and_then(|v| v.as_i64()),

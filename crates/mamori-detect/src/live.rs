@@ -100,7 +100,7 @@ pub fn entities(ev: &Event) -> Entities {
         host: if ev.host.is_empty() {
             first_field(ev, &["Computer", "host.name", "devname"])
         } else {
-            ev.host.clone()
+            ev.host.to_string()
         },
         user: first_field(ev, USER_FIELDS),
         ip: first_field(ev, IP_FIELDS),
@@ -289,7 +289,7 @@ fn silencing(suppressions: &[Suppression], a: &AlertHit, ev: &Event, now: i64) -
             "host" => Some(a.entities.host.clone()),
             "user" => Some(a.entities.user.clone()),
             "ip" => Some(a.entities.ip.clone()),
-            "source" => Some(ev.source.clone()),
+            "source" => Some(ev.source.to_string()),
             _ => ev.fields.get(name).map(|v| v.to_string()),
         }
     };

@@ -10,6 +10,7 @@ use rsigma_eval::{
 use rsigma_parser::{
     CorrelationRule, Detection, Modifier, SigmaRule, SigmaString, SigmaValue, parse_sigma_yaml,
 };
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 /// What loading rules did.
@@ -442,25 +443,26 @@ impl RuleSet {
 
     /// Per distinct rule logsource, whether the event satisfies it.
     fn fitting_sources(&self, ev: &Event) -> Vec<bool> {
-        let lower = |s: &Option<String>| s.as_ref().map(|v| v.to_ascii_lowercase());
-        let product = lower(&ev.logsource.product);
-        let service = lower(&ev.logsource.service);
-        let category = match lower(&ev.logsource.category) {
+        let ls = &ev.logsource;
+        let product = lower(ls.product.as_deref());
+        let service = lower(ls.service.as_deref());
+        let category = match lower(ls.category.as_deref()) {
             None if product.as_deref() == Some("windows") => {
-                stored_without_category(ev).map(str::to_owned)
+                stored_without_category(ev).map(Cow::Borrowed)
             }
             c => c,
         };
         let specific = specific_categories(ev, category.as_deref());
-        let mut categories = vec![category];
-        categories.extend(specific.iter().map(|c| Some((*c).to_owned())));
-        let part = |want: &Option<String>, have: &Option<String>| want.is_none() || want == have;
+        let part = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        };
         self.sources
             .iter()
             .map(|s| {
-                part(&s.product, &product)
-                    && part(&s.service, &service)
-                    && categories.iter().any(|c| part(&s.category, c))
+                part(&s.product, product.as_deref())
+                    && part(&s.service, service.as_deref())
+                    && (part(&s.category, category.as_deref())
+                        || specific.iter().any(|c| part(&s.category, Some(c))))
             })
             .collect()
     }
@@ -528,6 +530,17 @@ fn specific_categories(ev: &Event, category: Option<&str>) -> &'static [&'static
 /// version of mamori that knew fewer Sysmon event ids, from its service
 /// and event id; so a retro-hunt over old events finds what a new rule
 /// looks for.
+/// `s` lower-cased, copied only when it has upper-case letters.
+fn lower(s: Option<&str>) -> Option<Cow<'_, str>> {
+    s.map(|v| {
+        if v.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(v.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(v)
+        }
+    })
+}
+
 fn stored_without_category(ev: &Event) -> Option<&'static str> {
     let service = ev.logsource.service.as_deref()?;
     let id = ev.fields.get("EventID").and_then(|v| v.as_i64())?;

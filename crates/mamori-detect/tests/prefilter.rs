@@ -123,7 +123,7 @@ fn event() -> impl Strategy<Value = Event> {
     ];
     (proptest::collection::vec(value(), names.len()), text()).prop_map(move |(values, host)| {
         let mut ev = Event::new(Vec::new());
-        ev.host = host;
+        ev.host = host.into();
         ev.logsource = LogSource::new(Some("windows"), Some("security"), None);
         for (name, v) in names.iter().zip(values) {
             if let Some(v) = v {

@@ -122,9 +122,6 @@ impl<'a> Reader<'a> {
     fn str(&mut self) -> Result<&'a str, DecodeError> {
         std::str::from_utf8(self.bytes()?).map_err(|_| DecodeError::Utf8)
     }
-    fn string(&mut self) -> Result<String, DecodeError> {
-        self.str().map(str::to_owned)
-    }
     fn text(&mut self) -> Result<Text, DecodeError> {
         self.str().map(Text::from)
     }
@@ -209,17 +206,17 @@ impl Event {
         }
         let received_ns = r.ivarint()?;
         let time_ns = r.ivarint()?;
-        let source = r.string()?;
-        let host = r.string()?;
+        let source = r.text()?;
+        let host = r.text()?;
         let present = r.byte()?;
-        let mut parts: [Option<String>; 3] = [None, None, None];
+        let mut parts: [Option<Text>; 3] = [None, None, None];
         for (i, p) in parts.iter_mut().enumerate() {
             if present & (1 << i) != 0 {
-                *p = Some(r.string()?);
+                *p = Some(r.text()?);
             }
         }
         let [product, service, category] = parts;
-        let decoder = r.string()?;
+        let decoder = r.text()?;
         let flags = Flags::from_bits(r.byte()?);
         let raw = r.bytes()?.to_vec();
         let n = r.count()?;
@@ -278,8 +275,8 @@ mod tests {
                        fields in prop::collection::vec(("[a-zA-Z.]{1,12}", value_strategy()), 0..8),
                        flags in any::<u8>()) {
             let ev = Event {
-                received_ns: received, time_ns: time, source, host: "h".into(),
-                logsource: LogSource { product, service: None, category: Some("c".into()) },
+                received_ns: received, time_ns: time, source: source.into(), host: "h".into(),
+                logsource: LogSource { product: product.map(Into::into), service: None, category: Some("c".into()) },
                 decoder: "d".into(), flags: Flags::from_bits(flags), raw,
                 fields: fields.into_iter().collect(),
             };

@@ -42,20 +42,20 @@ pub use time::{format_rfc3339, now_ns, parse_rfc3339};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct LogSource {
     /// e.g. `windows`, `fortigate`, `yamaha`, `squid`.
-    pub product: Option<String>,
+    pub product: Option<Text>,
     /// e.g. `security`, `sysmon`, `vpn`.
-    pub service: Option<String>,
+    pub service: Option<Text>,
     /// e.g. `process_creation`, `firewall`, `proxy`.
-    pub category: Option<String>,
+    pub category: Option<Text>,
 }
 
 impl LogSource {
     /// A log source from its three optional parts.
     pub fn new(product: Option<&str>, service: Option<&str>, category: Option<&str>) -> Self {
         LogSource {
-            product: product.map(str::to_owned),
-            service: service.map(str::to_owned),
-            category: category.map(str::to_owned),
+            product: product.map(Text::from),
+            service: service.map(Text::from),
+            category: category.map(Text::from),
         }
     }
 }
@@ -147,13 +147,13 @@ pub struct Event {
     /// When the device says it happened, nanoseconds since the Unix epoch (UTC).
     pub time_ns: i64,
     /// The configured source name (or `listener/peer-address` when unconfigured).
-    pub source: String,
+    pub source: Text,
     /// The host that produced the record (syslog hostname, Windows Computer), if known.
-    pub host: String,
+    pub host: Text,
     /// Sigma log source.
     pub logsource: LogSource,
     /// Name of the decoder that produced the fields (`undecoded` if none did).
-    pub decoder: String,
+    pub decoder: Text,
     /// Decoding marks.
     pub flags: Flags,
     /// The bytes as received (after transport framing; possibly truncated).
@@ -189,8 +189,8 @@ impl Event {
             "received".into(),
             J::String(format_rfc3339(self.received_ns)),
         );
-        m.insert("source".into(), J::String(self.source.clone()));
-        m.insert("host".into(), J::String(self.host.clone()));
+        m.insert("source".into(), J::String(self.source.to_string()));
+        m.insert("host".into(), J::String(self.host.to_string()));
         let mut ls = Map::new();
         for (k, v) in [
             ("product", &self.logsource.product),
@@ -198,11 +198,11 @@ impl Event {
             ("category", &self.logsource.category),
         ] {
             if let Some(v) = v {
-                ls.insert(k.into(), J::String(v.clone()));
+                ls.insert(k.into(), J::String(v.to_string()));
             }
         }
         m.insert("logsource".into(), J::Object(ls));
-        m.insert("decoder".into(), J::String(self.decoder.clone()));
+        m.insert("decoder".into(), J::String(self.decoder.to_string()));
         if self.flags.contains(Flags::UNDECODED) {
             m.insert("undecoded".into(), J::Bool(true));
         }

@@ -588,7 +588,10 @@ fn word_term(word: &str, name: &str) -> String {
 /// handed to the tokenizer made spaces (which separate words anyway), so a
 /// name or value holding them stays whole.
 fn without_separators(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.contains([VALUE_SEP, NAME_SEP]) {
+    // Both are single bytes, never part of a longer UTF-8 sequence.
+    if s.bytes()
+        .any(|b| b == VALUE_SEP as u8 || b == NAME_SEP as u8)
+    {
         s.replace([VALUE_SEP, NAME_SEP], " ").into()
     } else {
         s.into()

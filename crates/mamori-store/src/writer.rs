@@ -322,8 +322,10 @@ impl Writer {
         for loc in locs {
             let raw = self.shared.block_payload(loc)?;
             for e in decode_block(&raw, &info.path)? {
-                *events_per_source.entry(e.source.clone()).or_insert(0) += 1;
-                let newest = newest_received.entry(e.source).or_insert(i64::MIN);
+                *events_per_source.entry(e.source.to_string()).or_insert(0) += 1;
+                let newest = newest_received
+                    .entry(e.source.to_string())
+                    .or_insert(i64::MIN);
                 *newest = (*newest).max(e.received_ns);
                 max_time = max_time.max(e.time_ns);
             }
@@ -453,7 +455,7 @@ impl Writer {
             if let Ok(mut m) = self.shared.counters.per_source.lock() {
                 for (events, _, _) in &appends {
                     for e in events {
-                        let v = m.entry(e.source.clone()).or_insert((0, i64::MIN));
+                        let v = slot(&mut m, &e.source, (0, i64::MIN));
                         v.0 += 1;
                         v.1 = v.1.max(e.received_ns);
                     }
@@ -462,11 +464,8 @@ impl Writer {
             if let Some(s) = &mut self.seg {
                 for (events, _, _) in &appends {
                     for e in events {
-                        *s.events_per_source.entry(e.source.clone()).or_insert(0) += 1;
-                        let n = s
-                            .newest_received
-                            .entry(e.source.clone())
-                            .or_insert(i64::MIN);
+                        *slot(&mut s.events_per_source, &e.source, 0) += 1;
+                        let n = slot(&mut s.newest_received, &e.source, i64::MIN);
                         *n = (*n).max(e.received_ns);
                         s.max_time = s.max_time.max(e.time_ns);
                     }
@@ -873,4 +872,13 @@ impl Writer {
         report.first_kept_seq = self.shared.read_dir().blocks.first().map(|b| b.first_seq);
         Ok(report)
     }
+}
+
+/// The entry of `key` in a per-source map, made with `empty` the first time
+/// (without allocating the key for every event).
+fn slot<'m, V>(m: &'m mut HashMap<String, V>, key: &str, empty: V) -> &'m mut V {
+    if !m.contains_key(key) {
+        m.insert(key.to_owned(), empty);
+    }
+    m.get_mut(key).expect("inserted above")
 }

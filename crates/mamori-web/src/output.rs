@@ -84,9 +84,9 @@ pub fn write_events(
                 let cells = [
                     seq.to_string(),
                     format_rfc3339(ev.time_ns),
-                    ev.source.clone(),
-                    ev.host.clone(),
-                    ev.decoder.clone(),
+                    ev.source.to_string(),
+                    ev.host.to_string(),
+                    ev.decoder.to_string(),
                     raw_text(ev),
                 ];
                 let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();

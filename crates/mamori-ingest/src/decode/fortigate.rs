@@ -66,7 +66,7 @@ pub fn decode(msg: &str, ev: &mut Event, tz: &jiff::tz::TimeZone) -> bool {
     }
     if let Some(d) = get("devname") {
         f.push("observer.name", d);
-        ev.host = d.to_owned();
+        ev.host = d.into();
     }
     if let Some(p) = get("policyid") {
         f.push("rule.id", p);

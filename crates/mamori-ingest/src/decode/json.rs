@@ -169,7 +169,7 @@ fn evtx(e: &Map<'_>, ev: &mut Event) {
             f.push("Channel", c);
         }
         if let Some(c) = s.get("Computer").and_then(text) {
-            ev.host = c.to_string();
+            ev.host = c.clone();
             f.push("Computer", c);
         }
         if let Some(J::Object(p)) = s.get("Provider")
@@ -240,7 +240,7 @@ fn winlogbeat(obj: &Map<'_>, w: &Map<'_>, ev: &mut Event) {
         f.push("Channel", channel.clone());
     }
     if let Some(c) = w.get("computer_name").and_then(text) {
-        ev.host = c.to_string();
+        ev.host = c.clone();
         f.push("Computer", c);
     }
     if let Some(p) = w.get("provider_name").and_then(text) {
@@ -310,7 +310,7 @@ fn nxlog(obj: &Map<'_>, ev: &mut Event, tz: &jiff::tz::TimeZone) {
         f.push("Channel", channel.clone());
     }
     if let Some(h) = obj.get("Hostname").and_then(text) {
-        ev.host = h.to_string();
+        ev.host = h.clone();
         f.push("Computer", h);
     }
     if let Some(p) = obj.get("SourceName").and_then(text) {
@@ -377,7 +377,7 @@ fn generic(obj: &Map<'_>, ev: &mut Event) {
     }
     for k in ["host.name", "hostname", "host", "computer_name"] {
         if let Some(h) = ev.fields.get_str(k) {
-            ev.host = h.to_owned();
+            ev.host = h.into();
             break;
         }
     }

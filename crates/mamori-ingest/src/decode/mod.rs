@@ -17,7 +17,7 @@ mod squid;
 mod syslog;
 mod tree;
 
-use mamori_event::{Event, Fields, Flags};
+use mamori_event::{Event, Fields, Flags, Text};
 use std::net::IpAddr;
 
 /// How a source's bytes are encoded.
@@ -170,7 +170,10 @@ fn looks_binary(s: &str) -> bool {
     let is_control = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
     if s.is_ascii() {
         // The common case, byte by byte.
-        let control = s.bytes().filter(|&b| is_control(char::from(b))).count();
+        let control = s
+            .bytes()
+            .filter(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f)
+            .count();
         return control * 10 > s.len().max(1);
     }
     let control = s.chars().filter(|&c| is_control(c)).count();
@@ -184,7 +187,7 @@ pub fn decode(raw: &[u8], settings: &SourceSettings, rx: &Received) -> Event {
     let mut ev = Event {
         received_ns: rx.received_ns,
         time_ns: rx.received_ns,
-        source: settings.name.clone(),
+        source: settings.name.as_str().into(),
         raw: bytes.to_vec(),
         ..Default::default()
     };
@@ -192,7 +195,7 @@ pub fn decode(raw: &[u8], settings: &SourceSettings, rx: &Received) -> Event {
         ev.flags.insert(Flags::TRUNCATED);
     }
     if let Some(ip) = rx.peer {
-        ev.host = ip.to_string();
+        ev.host = Text::from(ip.to_string());
     }
     let (text, transcoded) = charset::to_utf8(bytes, settings.encoding);
     if transcoded {
@@ -220,7 +223,7 @@ pub fn decode(raw: &[u8], settings: &SourceSettings, rx: &Received) -> Event {
         ev.flags.insert(Flags::TIME_FROM_RECEIVE);
     }
     if let Some(host) = h.host {
-        ev.host = host.to_owned();
+        ev.host = host.into();
     }
     let f = &mut ev.fields;
     if let Some(p) = h.pri {
@@ -263,7 +266,7 @@ pub fn decode(raw: &[u8], settings: &SourceSettings, rx: &Received) -> Event {
         ev.fields.push("message", msg);
         ev.decoder = "syslog".into();
         if let Some(a) = h.app {
-            ev.logsource.service = Some(a.to_ascii_lowercase());
+            ev.logsource.service = Some(a.to_ascii_lowercase().into());
         }
     }
     finish(ev)
@@ -293,7 +296,7 @@ pub fn event_from_windows_json(
     let mut ev = Event {
         received_ns: rx.received_ns,
         time_ns: rx.received_ns,
-        source: settings.name.clone(),
+        source: settings.name.as_str().into(),
         ..Default::default()
     };
     match record.as_object() {

@@ -170,7 +170,7 @@ impl IngestMetrics {
     /// Counts one decoded event.
     pub fn count_event(&self, listener: &str, ev: &Event) {
         let l = SourceLabels {
-            source: ev.source.clone(),
+            source: ev.source.to_string(),
             listener: listener.to_owned(),
         };
         self.received.get_or_create(&l).inc();
