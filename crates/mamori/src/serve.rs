@@ -552,12 +552,15 @@ fn announce(lang: Lang, what: &str, addr: std::io::Result<std::net::SocketAddr>)
     }
 }
 
-/// Indexes what the store holds beyond the index, then keeps following it,
-/// committing at least every [`crate::commands::INDEX_COMMIT_EVERY`]. On shutdown it makes one last pass of at
-/// most [`FINAL_INDEX_BUDGET`]; what is left is indexed at the next start.
+/// Indexes what the store holds beyond the index, then keeps following it.
+/// A pass ends with a commit; passes start at most once a second, and the
+/// next one at once after a pass that took longer (a backlog). On shutdown
+/// it makes one last pass of at most [`FINAL_INDEX_BUDGET`]; what is left
+/// is indexed at the next start.
 async fn follow_store(store: Store, index: Index, shutdown: CancellationToken) {
     let mut committed = store.committed_seq();
     loop {
+        let started = tokio::time::Instant::now();
         let upto = *committed.borrow_and_update();
         if upto > index.indexed_upto() {
             let (s, i, stop) = (store.clone(), index.clone(), shutdown.clone());
@@ -586,14 +589,7 @@ async fn follow_store(store: Store, index: Index, shutdown: CancellationToken) {
                 }
                 return;
             }
-            // More arrived during the pass: go on at once. Otherwise wait
-            // for the store, letting a burst settle into one pass.
-            _ = async {
-                if *committed.borrow() <= index.indexed_upto() {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), committed.changed()).await;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            } => {}
+            _ = tokio::time::sleep_until(started + Duration::from_secs(1)) => {}
         }
     }
 }
