@@ -54,21 +54,6 @@ impl Value {
             Value::List(l) => J::Array(l.iter().map(Value::to_json).collect()),
         }
     }
-    /// A value from JSON; objects are kept as their JSON text.
-    pub fn from_json(v: &serde_json::Value) -> Value {
-        use serde_json::Value as J;
-        match v {
-            J::Null => Value::Null,
-            J::Bool(b) => Value::Bool(*b),
-            J::Number(n) => match n.as_i64() {
-                Some(i) => Value::Int(i),
-                None => Value::Float(n.as_f64().unwrap_or(0.0)),
-            },
-            J::String(s) => Value::Str(Text::from(s.as_str())),
-            J::Array(a) => Value::List(a.iter().map(Value::from_json).collect()),
-            J::Object(_) => Value::Str(Text::from(v.to_string())),
-        }
-    }
 }
 
 impl fmt::Display for Value {
