@@ -526,10 +526,6 @@ fn specific_categories(ev: &Event, category: Option<&str>) -> &'static [&'static
     }
 }
 
-/// The category of a Windows event stored without one, by an earlier
-/// version of mamori that knew fewer Sysmon event ids, from its service
-/// and event id; so a retro-hunt over old events finds what a new rule
-/// looks for.
 /// `s` lower-cased, copied only when it has upper-case letters.
 fn lower(s: Option<&str>) -> Option<Cow<'_, str>> {
     s.map(|v| {
@@ -541,6 +537,10 @@ fn lower(s: Option<&str>) -> Option<Cow<'_, str>> {
     })
 }
 
+/// The category of a Windows event stored without one, by an earlier
+/// version of mamori that knew fewer Sysmon event ids, from its service
+/// and event id; so a retro-hunt over old events finds what a new rule
+/// looks for.
 fn stored_without_category(ev: &Event) -> Option<&'static str> {
     let service = ev.logsource.service.as_deref()?;
     let id = ev.fields.get("EventID").and_then(|v| v.as_i64())?;

@@ -167,16 +167,19 @@ fn truncate(raw: &[u8], max: usize) -> (&[u8], bool) {
 /// More than a tenth control characters (other than tab and line ends), or
 /// a replacement character from an undecodable byte.
 fn looks_binary(s: &str) -> bool {
-    let is_control = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
     if s.is_ascii() {
-        // The common case, byte by byte.
+        // The common case, byte by byte (ASCII's control characters are
+        // 0x00-0x1f and 0x7f).
         let control = s
             .bytes()
             .filter(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f)
             .count();
         return control * 10 > s.len().max(1);
     }
-    let control = s.chars().filter(|&c| is_control(c)).count();
+    let control = s
+        .chars()
+        .filter(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        .count();
     control * 10 > s.chars().count().max(1) || s.contains('\u{fffd}')
 }
 
