@@ -164,7 +164,7 @@ fn schema() -> (Schema, Fields) {
         "words",
         text_opts(WORDS_TOKENIZER, IndexRecordOption::WithFreqsAndPositions),
     );
-    let kw = b.add_text_field("kw", text_opts("raw", IndexRecordOption::Basic));
+    let kw = b.add_text_field("keys", text_opts("raw", IndexRecordOption::Basic));
     (
         b.build(),
         Fields {
@@ -182,7 +182,7 @@ fn fields_of(index: &tantivy::Index) -> Result<Fields, SearchError> {
         seq: s.get_field("seq")?,
         time: s.get_field("time")?,
         words: s.get_field("words")?,
-        kw: s.get_field("kw")?,
+        kw: s.get_field("keys")?,
     })
 }
 
@@ -532,11 +532,16 @@ fn open_or_create(dir: &Path) -> Result<tantivy::Index, OpenError> {
     Ok(index)
 }
 
-/// Sortable, fixed-width text for a number.
+/// Sortable text for a number: its bits, made to sort like the numbers,
+/// in 16 hex digits without the trailing zeros. Whole numbers end in many
+/// zero bits, so their keys are short, and dropping the zeros of
+/// fixed-width keys keeps their order (`0` is the lowest digit).
 fn num_key(v: f64) -> String {
     let b = v.to_bits();
     let k = if b >> 63 == 1 { !b } else { b | (1 << 63) };
-    format!("{k:016x}")
+    let mut s = format!("{k:016x}");
+    s.truncate(s.trim_end_matches('0').len());
+    s
 }
 
 fn ip_key(ip: std::net::IpAddr) -> String {
@@ -945,11 +950,7 @@ fn build(f: &Fields, q: &Query) -> Box<dyn TQuery> {
                 Bound::Included(v) => TBound::Included(format!("n:{name}={}", num_key(*v))),
                 Bound::Excluded(v) => TBound::Excluded(format!("n:{name}={}", num_key(*v))),
             };
-            text_range(
-                f.kw,
-                key(lo, "0000000000000000"),
-                key(hi, "ffffffffffffffff"),
-            )
+            text_range(f.kw, key(lo, ""), key(hi, "ffffffffffffffff"))
         }
         Query::And(parts) => {
             let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
@@ -1010,5 +1011,16 @@ mod tests {
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted);
+        assert_eq!(num_key(443.0), "c07bb", "whole numbers have short keys");
+    }
+
+    proptest::proptest! {
+        /// Keys without their trailing zeros sort as the numbers do, and
+        /// only equal numbers have equal keys.
+        #[test]
+        fn number_keys_keep_the_order_of_numbers(a in proptest::num::f64::NORMAL | proptest::num::f64::ZERO, b in proptest::num::f64::NORMAL | proptest::num::f64::ZERO) {
+            let (ka, kb) = (num_key(a), num_key(b));
+            proptest::prop_assert_eq!(ka.cmp(&kb), a.total_cmp(&b));
+        }
     }
 }
