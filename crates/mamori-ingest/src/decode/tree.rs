@@ -1,12 +1,12 @@
 //! A JSON tree that borrows its text from the input.
 //!
-//! Decoding a Windows event read every name and string of the line into an
-//! owned `serde_json::Value` (a map per object, a heap string per name and
-//! value) only to copy them again into the event's fields. This tree keeps
-//! the names and strings that have no escapes as slices of the line, and
-//! objects as lists of pairs in the order they came, which is also the
-//! order the event's fields keep. A name given twice keeps its first place
-//! and its last value, as `serde_json`'s ordered map does.
+//! An owned `serde_json::Value` would hold every name and string of a line
+//! as a heap string, in a map per object, only for them to be copied again
+//! into the event's fields. This tree keeps the names and strings that have
+//! no escapes as slices of the line, and objects as lists of pairs in the
+//! order they came, which is also the order the event's fields keep. A
+//! name given twice keeps its first place and its last value, as
+//! `serde_json`'s ordered map does.
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
