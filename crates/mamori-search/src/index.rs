@@ -36,6 +36,11 @@ use tantivy::{IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Te
 
 /// Indexing memory budget (all writer threads together).
 const WRITER_BUDGET: usize = 96 * 1024 * 1024;
+/// Names the index's file layout inside its schema, so that an index
+/// written in another layout is found to be of another version (and
+/// rebuilt) rather than misread. Its term dictionaries are sorted tables
+/// (tantivy's `quickwit` feature), not finite-state transducers.
+const LAYOUT: &str = "layout_sstable_terms";
 /// Positions left between two field values, so phrases do not span them.
 const VALUE_GAP: usize = 8;
 
@@ -165,6 +170,9 @@ fn schema() -> (Schema, Fields) {
         text_opts(WORDS_TOKENIZER, IndexRecordOption::WithFreqsAndPositions),
     );
     let kw = b.add_text_field("keys", text_opts("raw", IndexRecordOption::Basic));
+    // Neither indexed nor stored: its name tells the layout of the files,
+    // which the schema does not otherwise show.
+    b.add_u64_field(LAYOUT, NumericOptions::default());
     (
         b.build(),
         Fields {
@@ -1002,6 +1010,24 @@ mod tests {
         );
         let names: Vec<_> = std::fs::read_dir(parent.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "nothing left beside the index");
+    }
+
+    #[test]
+    fn an_index_of_the_previous_layout_is_of_another_version() {
+        // The same fields, without the name of the term-dictionary layout:
+        // its files would be misread.
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = Schema::builder();
+        for (_, entry) in schema().0.fields() {
+            if entry.name() != LAYOUT {
+                b.add_field(entry.clone());
+            }
+        }
+        tantivy::Index::create_in_dir(dir.path(), b.build()).unwrap();
+        assert!(matches!(
+            Index::open_read_only(dir.path()),
+            Err(SearchError::OtherVersion(_))
+        ));
     }
 
     #[test]
