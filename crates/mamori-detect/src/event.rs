@@ -44,7 +44,7 @@ fn same_name(event_name: &str, sigma: &str) -> bool {
 /// Sigma field names (taxonomy of SigmaHQ's rules) → the names mamori's
 /// decoders use: Security 4688 process creation read as Sysmon's, and the
 /// firewall / proxy / web names of device logs read as ECS.
-fn alias(sigma: &str) -> Option<&'static str> {
+pub(crate) fn alias(sigma: &str) -> Option<&'static str> {
     Some(match sigma {
         "Image" => "NewProcessName",
         "ParentImage" => "ParentProcessName",

@@ -1,33 +1,52 @@
-//! Which rules can possibly match an event, found with one small automaton.
+//! Which rules can possibly match an event, found with Aho-Corasick automata.
 //!
 //! For every compiled rule we work out a *clue*: literals and field names
 //! such that any event the rule matches contains one of the literals
 //! (ignoring case) in some value, or has one of the fields. A selection
-//! `CommandLine|contains: 'vssadmin'` gives the literal `vssadmin`; one with
+//! `CommandLine|contains: 'vssadmin'` gives the literal `vssadmin` in the
+//! field `CommandLine`; a keyword gives a literal in any field; one with
 //! only `Payload|re: …` gives the field `Payload` (rsigma matches nothing but
 //! `null` on a missing field). An AND takes the most selective clue of its
 //! parts, an OR the union of its branches'; NOT gives none, and a rule
 //! without a clue is always evaluated. All literals go into one Aho-Corasick
 //! automaton (a contiguous NFA: a few MB where DFAs over the same literals
-//! took over a hundred); an event's values are scanned once, and only the
-//! rules whose clue is found are evaluated, by rsigma. The prefilter can only
-//! add candidates, never drop a rule that matches: rsigma's evaluation
-//! decides, and a test compares it with evaluating every rule on whole
-//! corpora.
+//! took over a hundred). An event's values are scanned once: a literal found
+//! in a value counts for the rules that look for it in that value's field,
+//! or anywhere. A field no literal is scoped to is scanned only for the
+//! keywords, with a second, smaller automaton. Only the rules whose clue is
+//! found are evaluated, by rsigma. Fields are compared as rsigma reads them
+//! through [`SigmaEvent`]: ignoring ASCII case and spaces, under their
+//! aliases, and the host for any field. The prefilter can only add
+//! candidates, never drop a rule that matches: rsigma's evaluation decides,
+//! and tests compare it with evaluating every rule on random events and on
+//! whole corpora.
 
-use crate::event::SigmaEvent;
+use crate::event::{SigmaEvent, alias};
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use mamori_event::{Event, Value};
 use rsigma_eval::event::Event as _;
 use rsigma_eval::matcher::GroupMode;
 use rsigma_eval::{CompiledDetection, CompiledMatcher, CompiledRule};
 use rsigma_parser::{ConditionExpr, Quantifier, SelectorPattern};
+use std::collections::HashMap;
+
+/// The field of a literal looked for in any value.
+const ANY_FIELD: u32 = u32::MAX;
 
 /// Candidate rules for an event.
 pub(crate) struct Prefilter {
+    /// Over every literal.
     automaton: Option<AhoCorasick>,
-    /// Per pattern, the rules it is a literal of.
-    pattern_rules: Vec<Vec<u32>>,
+    /// Over the literals looked for in any field, for the values of fields
+    /// that no literal is scoped to; with, per pattern, its pattern number
+    /// in `automaton`.
+    keywords: Option<(AhoCorasick, Vec<u32>)>,
+    /// Per pattern, the rules it is a literal of, each with the field it
+    /// is looked for in (an id from `field_ids`, or [`ANY_FIELD`]).
+    pattern_rules: Vec<Vec<(u32, u32)>>,
+    /// Normalised names (see [`normalise`]) of the fields literals are
+    /// scoped to.
+    field_ids: HashMap<String, u32>,
     /// Rules whose clue names fields, with those fields.
     field_rules: Vec<(u32, Vec<String>)>,
     /// Rules without a clue: evaluated for every event.
@@ -35,63 +54,114 @@ pub(crate) struct Prefilter {
     rules: usize,
 }
 
+/// A literal to look for, in a field or (`None`) in any.
+type Literal = (Option<String>, String);
+
 /// Literals of which one must occur in a matching event, or fields of which
 /// one must be present.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Clue {
-    literals: Vec<String>,
+    literals: Vec<Literal>,
     fields: Vec<String>,
 }
 
 /// `None`: nothing is known that a matching event must hold.
 type Witness = Option<Clue>;
 
+/// A field name as [`SigmaEvent`] compares it: ASCII lower case, without
+/// spaces. Two names it takes for the same have the same normal form.
+fn normalise(name: &str, out: &mut String) {
+    out.clear();
+    out.extend(
+        name.chars()
+            .filter(|c| *c != ' ')
+            .map(|c| c.to_ascii_lowercase()),
+    );
+}
+
+fn build_automaton(patterns: &[&str]) -> Option<AhoCorasick> {
+    AhoCorasick::builder()
+        .match_kind(MatchKind::Standard)
+        .ascii_case_insensitive(true)
+        .kind(Some(AhoCorasickKind::ContiguousNFA))
+        .build(patterns)
+        .ok()
+}
+
 impl Prefilter {
-    /// Works out the rules' clues and builds the automaton.
+    /// Works out the rules' clues and builds the automata.
     pub(crate) fn build(rules: &[CompiledRule]) -> Prefilter {
         let mut patterns: Vec<String> = Vec::new();
-        let mut index: std::collections::HashMap<String, usize> = Default::default();
-        let mut pattern_rules: Vec<Vec<u32>> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut pattern_rules: Vec<Vec<(u32, u32)>> = Vec::new();
+        let mut field_ids: HashMap<String, u32> = HashMap::new();
         let mut field_rules = Vec::new();
         let mut always = Vec::new();
+        let mut norm = String::new();
         for (n, rule) in rules.iter().enumerate() {
             let Some(clue) = rule_witness(rule) else {
                 always.push(n as u32);
                 continue;
             };
-            for w in clue.literals {
-                let at = *index.entry(w.clone()).or_insert_with(|| {
-                    patterns.push(w);
+            for (field, text) in clue.literals {
+                let at = *index.entry(text.clone()).or_insert_with(|| {
+                    patterns.push(text);
                     pattern_rules.push(Vec::new());
                     patterns.len() - 1
                 });
-                if pattern_rules[at].last() != Some(&(n as u32)) {
-                    pattern_rules[at].push(n as u32);
+                let mut ids = Vec::new();
+                match &field {
+                    None => ids.push(ANY_FIELD),
+                    // The field under its own name, and under the name
+                    // mamori keeps it by.
+                    Some(f) => {
+                        for name in std::iter::once(f.as_str()).chain(alias(f)) {
+                            normalise(name, &mut norm);
+                            let next = field_ids.len() as u32;
+                            ids.push(*field_ids.entry(norm.clone()).or_insert(next));
+                        }
+                    }
+                }
+                for id in ids {
+                    if !pattern_rules[at].contains(&(n as u32, id)) {
+                        pattern_rules[at].push((n as u32, id));
+                    }
                 }
             }
             if !clue.fields.is_empty() {
                 field_rules.push((n as u32, clue.fields));
             }
         }
-        let automaton = if patterns.is_empty() {
+        let all: Vec<&str> = patterns.iter().map(String::as_str).collect();
+        let automaton = if all.is_empty() {
             None
         } else {
-            AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .ascii_case_insensitive(true)
-                .kind(Some(AhoCorasickKind::ContiguousNFA))
-                .build(&patterns)
-                .ok()
+            build_automaton(&all)
         };
-        if automaton.is_none() && !patterns.is_empty() {
+        if automaton.is_none() && !all.is_empty() {
             // Could not build: every rule is evaluated.
             always = (0..rules.len() as u32).collect();
             pattern_rules.clear();
             field_rules.clear();
         }
+        let anywhere: Vec<u32> = (0..pattern_rules.len() as u32)
+            .filter(|&p| {
+                pattern_rules[p as usize]
+                    .iter()
+                    .any(|(_, f)| *f == ANY_FIELD)
+            })
+            .collect();
+        let keywords = if anywhere.is_empty() {
+            None
+        } else {
+            let texts: Vec<&str> = anywhere.iter().map(|&p| all[p as usize]).collect();
+            build_automaton(&texts).map(|a| (a, anywhere))
+        };
         Prefilter {
             automaton,
+            keywords,
             pattern_rules,
+            field_ids,
             field_rules,
             always,
             rules: rules.len(),
@@ -115,24 +185,45 @@ impl Prefilter {
             mark(r, &mut out);
         }
         if let Some(ac) = &self.automaton {
-            let mut scan = |s: &str| {
-                for m in ac.find_overlapping_iter(s) {
-                    for &r in &self.pattern_rules[m.pattern().as_usize()] {
-                        mark(r, &mut out);
+            // Scans `s` (and its lower case, which rsigma compares non-ASCII
+            // text in) as a value of the field `field`.
+            let mut scan = |s: &str, field: Option<u32>, out: &mut Vec<u32>| {
+                let mut once = |s: &str, out: &mut Vec<u32>| match field {
+                    Some(id) => {
+                        for m in ac.find_overlapping_iter(s) {
+                            for &(r, f) in &self.pattern_rules[m.pattern().as_usize()] {
+                                if f == id || f == ANY_FIELD || id == ANY_FIELD {
+                                    mark(r, out);
+                                }
+                            }
+                        }
                     }
-                }
-            };
-            let mut text = |s: &str| {
-                scan(s);
+                    None => {
+                        if let Some((kw, to_all)) = &self.keywords {
+                            for m in kw.find_overlapping_iter(s) {
+                                let p = to_all[m.pattern().as_usize()] as usize;
+                                for &(r, f) in &self.pattern_rules[p] {
+                                    if f == ANY_FIELD {
+                                        mark(r, out);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                };
+                once(s, out);
                 if !s.is_ascii() {
-                    // rsigma lower-cases non-ASCII text before comparing.
-                    scan(&s.to_lowercase());
+                    once(&s.to_lowercase(), out);
                 }
             };
-            text(&ev.host);
+            // The host stands in for several fields: it counts for all.
+            scan(&ev.host, Some(ANY_FIELD), &mut out);
             let mut buf = String::new();
-            for (_, v) in ev.fields.iter() {
-                visit_text(v, &mut buf, &mut text);
+            let mut norm = String::new();
+            for (name, v) in ev.fields.iter() {
+                normalise(name, &mut norm);
+                let field = self.field_ids.get(norm.as_str()).copied();
+                visit_text(v, &mut buf, &mut |s| scan(s, field, &mut out));
             }
         }
         out.retain(|&r| wanted(r as usize));
@@ -247,14 +338,14 @@ fn detection_witness(d: &CompiledDetection) -> Witness {
                     fields: vec![f.clone()],
                 }),
                 (_, Some(_)) => None,
-                (None, None) => matcher_literals(&i.matcher).map(|literals| Clue {
-                    literals,
+                (None, None) => matcher_literals(&i.matcher).map(|texts| Clue {
+                    literals: anywhere(texts),
                     fields: Vec::new(),
                 }),
                 // On a missing field rsigma matches only `null`.
                 (Some(f), None) => match matcher_literals(&i.matcher) {
-                    Some(literals) => Some(Clue {
-                        literals,
+                    Some(texts) => Some(Clue {
+                        literals: texts.into_iter().map(|t| (Some(f.clone()), t)).collect(),
                         fields: Vec::new(),
                     }),
                     None if matches!(i.matcher, CompiledMatcher::Null) => None,
@@ -266,13 +357,18 @@ fn detection_witness(d: &CompiledDetection) -> Witness {
             }
         })),
         CompiledDetection::AnyOf(ds) => union(ds.iter().map(detection_witness)),
-        CompiledDetection::Keywords(m) => matcher_literals(m).map(|literals| Clue {
-            literals,
+        CompiledDetection::Keywords(m) => matcher_literals(m).map(|texts| Clue {
+            literals: anywhere(texts),
             fields: Vec::new(),
         }),
         CompiledDetection::And(ds) => best(ds.iter().map(detection_witness)),
         _ => None,
     }
+}
+
+/// Literals to look for in any field.
+fn anywhere(texts: Vec<String>) -> Vec<Literal> {
+    texts.into_iter().map(|t| (None, t)).collect()
 }
 
 /// Literals of which one occurs in any value the matcher accepts.
@@ -341,6 +437,13 @@ fn literal_score(l: &[String]) -> (usize, std::cmp::Reverse<usize>) {
     (shortest.min(8), std::cmp::Reverse(l.len()))
 }
 
+/// [`literal_score`] of scoped literals: a literal in one field is found
+/// in fewer events than the same one anywhere, but both count alike here.
+fn clue_score(l: &[Literal]) -> (usize, std::cmp::Reverse<usize>) {
+    let shortest = l.iter().map(|(_, s)| s.len()).min().unwrap_or(0);
+    (shortest.min(8), std::cmp::Reverse(l.len()))
+}
+
 /// All branches need a clue; the result is their union.
 fn union(parts: impl Iterator<Item = Witness>) -> Witness {
     let mut out = Clue::default();
@@ -368,7 +471,7 @@ fn best(parts: impl Iterator<Item = Witness>) -> Witness {
         .max_by_key(|c| {
             (
                 c.fields.is_empty(),
-                literal_score(&c.literals),
+                clue_score(&c.literals),
                 std::cmp::Reverse(c.fields.len()),
             )
         })
@@ -424,7 +527,7 @@ mod tests {
     use super::*;
 
     fn literals(r: &CompiledRule) -> Option<Vec<String>> {
-        rule_witness(r).map(|c| c.literals)
+        rule_witness(r).map(|c| c.literals.into_iter().map(|(_, t)| t).collect())
     }
 
     fn compile(yaml: &str) -> CompiledRule {
@@ -444,7 +547,7 @@ mod tests {
         assert_eq!(
             rule_witness(&r),
             Some(Clue {
-                literals: vec!["\\wevtutil.exe".to_string()],
+                literals: vec![(Some("Image".to_string()), "\\wevtutil.exe".to_string())],
                 fields: vec!["CommandLine".to_string()],
             }),
             "a regular expression needs its field to be there"

@@ -111,27 +111,35 @@ fn value() -> impl Strategy<Value = Option<Value>> {
     ]
 }
 
+/// Each field under the spellings rsigma finds it by: its own name, in
+/// other case or with spaces, and the name mamori keeps it under (Image
+/// as NewProcessName); and a field no rule names.
 fn event() -> impl Strategy<Value = Event> {
-    let names = [
-        "CommandLine",
-        "Image",
-        "EventID",
-        "User",
-        "Payload",
-        "Other",
-        "IpAddress",
+    let names: [&[&str]; 8] = [
+        &["CommandLine", "commandline", "Command Line"],
+        &["Image", "NewProcessName", "IMAGE"],
+        &["EventID", "eventid"],
+        &["User", "user"],
+        &["Payload"],
+        &["Other"],
+        &["IpAddress", "ipaddress"],
+        &["Unnamed"],
     ];
-    (proptest::collection::vec(value(), names.len()), text()).prop_map(move |(values, host)| {
-        let mut ev = Event::new(Vec::new());
-        ev.host = host.into();
-        ev.logsource = LogSource::new(Some("windows"), Some("security"), None);
-        for (name, v) in names.iter().zip(values) {
-            if let Some(v) = v {
-                ev.fields.push(*name, v);
+    (
+        proptest::collection::vec((value(), 0usize..3), names.len()),
+        text(),
+    )
+        .prop_map(move |(values, host)| {
+            let mut ev = Event::new(Vec::new());
+            ev.host = host.into();
+            ev.logsource = LogSource::new(Some("windows"), Some("security"), None);
+            for (spellings, (v, pick)) in names.iter().zip(values) {
+                if let Some(v) = v {
+                    ev.fields.push(spellings[pick % spellings.len()], v);
+                }
             }
-        }
-        ev
-    })
+            ev
+        })
 }
 
 fn names(v: Vec<rsigma_eval::EvaluationResult>) -> Vec<String> {
