@@ -24,6 +24,7 @@
 use crate::event::{SigmaEvent, alias};
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use mamori_event::{Event, Value};
+use regex_syntax::hir::{Class, Hir, HirKind};
 use rsigma_eval::event::Event as _;
 use rsigma_eval::matcher::GroupMode;
 use rsigma_eval::{CompiledDetection, CompiledMatcher, CompiledRule};
@@ -366,6 +367,89 @@ fn detection_witness(d: &CompiledDetection) -> Witness {
     }
 }
 
+/// Literals of which one occurs in any text the regular expression
+/// matches (ignoring ASCII case), as far as its syntax tells: the runs of
+/// plain characters of a sequence (Sigma's wildcards and `|re`
+/// expressions alike), the branches of an alternative, what a repetition
+/// repeats at least once.
+fn regex_literals(pattern: &str) -> Option<Vec<String>> {
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    required_literals(&hir).filter(|l| l.iter().all(|s| !s.is_empty()))
+}
+
+fn required_literals(h: &Hir) -> Option<Vec<String>> {
+    match h.kind() {
+        HirKind::Literal(_) | HirKind::Class(_) => plain_text(h).map(|t| vec![t]),
+        HirKind::Concat(parts) => {
+            let mut best: Option<Vec<String>> = None;
+            let mut keep = |c: Option<Vec<String>>| {
+                if let Some(c) = c
+                    && best
+                        .as_ref()
+                        .is_none_or(|b| literal_score(&c) > literal_score(b))
+                {
+                    best = Some(c);
+                }
+            };
+            let mut run = String::new();
+            for p in parts {
+                match plain_text(p) {
+                    Some(t) => run.push_str(&t),
+                    None => {
+                        if !run.is_empty() {
+                            keep(Some(vec![std::mem::take(&mut run)]));
+                        }
+                        keep(required_literals(p));
+                    }
+                }
+            }
+            if !run.is_empty() {
+                keep(Some(vec![run]));
+            }
+            best
+        }
+        HirKind::Alternation(branches) => {
+            let mut out = Vec::new();
+            for b in branches {
+                out.extend(required_literals(b)?);
+            }
+            out.sort();
+            out.dedup();
+            Some(out)
+        }
+        HirKind::Repetition(r) if r.min >= 1 => required_literals(&r.sub),
+        HirKind::Capture(c) => required_literals(&c.sub),
+        _ => None,
+    }
+}
+
+/// The text a literal or a one-character class stands for, in ASCII lower
+/// case; a class of an ASCII letter in both cases counts (that is how
+/// `(?i)` reaches the syntax tree). Letters that `(?i)` also matches with
+/// a non-ASCII character (`k` and the Kelvin sign, `s` and the long s) do
+/// not: the prefilter ignores only ASCII case.
+fn plain_text(h: &Hir) -> Option<String> {
+    match h.kind() {
+        HirKind::Literal(lit) => std::str::from_utf8(&lit.0)
+            .ok()
+            .map(|s| s.to_ascii_lowercase()),
+        HirKind::Class(Class::Unicode(c)) => {
+            let mut chars = c.ranges().iter().flat_map(|r| r.start()..=r.end());
+            let first = chars.next()?;
+            match (chars.next(), chars.next()) {
+                (None, _) => Some(first.to_ascii_lowercase().to_string()),
+                (Some(second), None)
+                    if first.is_ascii_uppercase() && second == first.to_ascii_lowercase() =>
+                {
+                    Some(second.to_string())
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Literals to look for in any field.
 fn anywhere(texts: Vec<String>) -> Vec<Literal> {
     texts.into_iter().map(|t| (None, t)).collect()
@@ -417,6 +501,14 @@ fn matcher_literals(m: &CompiledMatcher) -> Option<Vec<String>> {
             case_insensitive,
             ..
         } => any(&mut needles.iter().map(|n| literal(n, *case_insensitive))),
+        CompiledMatcher::Regex(re) => regex_literals(re.as_str()),
+        CompiledMatcher::RegexSetMatch { set, mode } => {
+            let mut each = set.patterns().iter().map(|p| regex_literals(p));
+            match mode {
+                GroupMode::Any => any(&mut each),
+                GroupMode::All => all(&mut each),
+            }
+        }
         // An integer: events are scanned with every number written as an
         // integer too (see `visit_text`).
         CompiledMatcher::NumericEq(n) => integer_text(*n).map(|t| vec![t]),
@@ -547,10 +639,24 @@ mod tests {
         assert_eq!(
             rule_witness(&r),
             Some(Clue {
-                literals: vec![(Some("Image".to_string()), "\\wevtutil.exe".to_string())],
+                literals: vec![
+                    (Some("CommandLine".to_string()), "cl ".to_string()),
+                    (Some("Image".to_string()), "\\wevtutil.exe".to_string())
+                ],
+                fields: Vec::new(),
+            }),
+            "a regular expression gives the literal it needs"
+        );
+        let r = compile(
+            "title: t\nlogsource: {product: windows}\ndetection:\n  b:\n    CommandLine|re: '\\d{3,}'\n  condition: b\n",
+        );
+        assert_eq!(
+            rule_witness(&r),
+            Some(Clue {
+                literals: Vec::new(),
                 fields: vec!["CommandLine".to_string()],
             }),
-            "a regular expression needs its field to be there"
+            "a regular expression without a literal needs its field to be there"
         );
         let r = compile(
             "title: t\nlogsource: {product: windows}\ndetection:\n  sel:\n    Payload|re: 'x.*y'\n  filter:\n    Other: null\n  condition: sel or filter\n",
@@ -588,6 +694,29 @@ mod tests {
                 assert!(c.contains(&(n as u32)));
             }
         }
+    }
+
+    #[test]
+    fn regular_expressions_give_the_literals_they_need() {
+        let lit = |p: &str| regex_literals(p);
+        let one = |s: &str| Some(vec![s.to_string()]);
+        // Sigma's wildcards as rsigma compiles them.
+        assert_eq!(lit("(?i)^.*whoami.*>.*$"), one("whoami"));
+        // `s` and `k` also match non-ASCII characters under (?i).
+        assert_eq!(lit("(?i)^.*powershell.*$"), one("power"));
+        assert_eq!(lit("(?i)kill"), one("ill"));
+        assert_eq!(lit("cmd\\.exe /C"), one("cmd.exe /c"));
+        assert_eq!(lit("(?i)(mimi|lsa)dump"), Some(vec!["dump".to_string()]));
+        assert_eq!(
+            lit("(?i)(mimi|lsa)"),
+            Some(vec!["l".to_string(), "mimi".to_string()])
+        );
+        assert_eq!(lit("(ab)+c?"), one("ab"));
+        assert_eq!(lit("x*"), None);
+        assert_eq!(lit("(a|)"), None);
+        assert_eq!(lit("\\d+"), None);
+        assert_eq!(lit("(?i)k"), None);
+        assert_eq!(lit("(unclosed"), None);
     }
 
     #[test]

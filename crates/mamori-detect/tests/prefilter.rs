@@ -27,6 +27,8 @@ const RULES: &[&str] = &[
     "title: windash\ndetection:\n  sel:\n    CommandLine|windash|contains: ' -enc '\n  condition: sel\n",
     "title: base64\ndetection:\n  sel:\n    CommandLine|base64offset|contains: 'http://'\n  condition: sel\n",
     "title: empty\ndetection:\n  sel:\n    User: ''\n  condition: sel\n",
+    "title: wildcard\ndetection:\n  sel:\n    CommandLine|contains: 'who*>'\n  condition: sel\n",
+    "title: regex alternatives\ndetection:\n  sel:\n    CommandLine|re: '(?i)(kill|stop)'\n  condition: sel\n",
 ];
 
 fn rules() -> RuleSet {
@@ -70,6 +72,9 @@ fn word() -> impl Strategy<Value = String> {
         Just("x -enc y".to_string()),
         Just("aHR0cDovL2V2aWwuY29t".to_string()),
         Just("".to_string()),
+        Just("whoami /all > out".to_string()),
+        Just("\u{212A}ILL-Service".to_string()),
+        Just("ſTOP".to_string()),
         "[a-zA-Z0-9 .:\\\\/-]{0,12}",
     ]
 }
