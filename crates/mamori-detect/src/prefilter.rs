@@ -6,9 +6,11 @@
 //! `CommandLine|contains: 'vssadmin'` gives the literal `vssadmin` in the
 //! field `CommandLine`; a keyword gives a literal in any field; one with
 //! only `Payload|re: …` gives the field `Payload` (rsigma matches nothing but
-//! `null` on a missing field). An AND takes the most selective clue of its
-//! parts, an OR the union of its branches'; NOT gives none, and a rule
-//! without a clue is always evaluated. All literals go into one Aho-Corasick
+//! `null` on a missing field). A rule has up to two clues, and a matching
+//! event holds both: an AND keeps the two most selective of its parts'
+//! (`Channel: Security` and `EventID: 1102`), an OR pairs its branches'
+//! clues into unions; NOT gives none, and a rule without a clue is always
+//! evaluated. All literals go into one Aho-Corasick
 //! automaton (a contiguous NFA: a few MB where DFAs over the same literals
 //! took over a hundred). An event's values are scanned once: a literal found
 //! in a value counts for the rules that look for it in that value's field,
@@ -43,16 +45,18 @@ pub(crate) struct Prefilter {
     /// in `automaton`.
     keywords: Option<(AhoCorasick, Vec<u32>)>,
     /// Per pattern, the rules it is a literal of, each with the field it
-    /// is looked for in (an id from `field_ids`, or [`ANY_FIELD`]).
-    pattern_rules: Vec<Vec<(u32, u32)>>,
+    /// is looked for in (an id from `field_ids`, or [`ANY_FIELD`]) and the
+    /// clue of the rule it belongs to.
+    pattern_rules: Vec<Vec<(u32, u32, u8)>>,
     /// Normalised names (see [`normalise`]) of the fields literals are
     /// scoped to.
     field_ids: HashMap<String, u32>,
-    /// Rules whose clue names fields, with those fields.
-    field_rules: Vec<(u32, Vec<String>)>,
+    /// Rules with a clue that names fields: the rule, the clue, the fields.
+    field_rules: Vec<(u32, u8, Vec<String>)>,
+    /// Per rule, how many clues it has (all must be found).
+    clues_of: Vec<u8>,
     /// Rules without a clue: evaluated for every event.
     always: Vec<u32>,
-    rules: usize,
 }
 
 /// A literal to look for, in a field or (`None`) in any.
@@ -66,8 +70,14 @@ struct Clue {
     fields: Vec<String>,
 }
 
+/// Clues that a matching event holds every one of (at most [`MAX_CLUES`]);
 /// `None`: nothing is known that a matching event must hold.
-type Witness = Option<Clue>;
+type Witness = Option<Vec<Clue>>;
+
+/// The most clues kept per rule. Two catch the usual pair of a log's name
+/// and an event id (`Channel: Security` and `EventID: 1102`), where the
+/// first alone is in every event of that log.
+const MAX_CLUES: usize = 2;
 
 /// A field name as [`SigmaEvent`] compares it: ASCII lower case, without
 /// spaces. Two names it takes for the same have the same normal form.
@@ -94,43 +104,48 @@ impl Prefilter {
     pub(crate) fn build(rules: &[CompiledRule]) -> Prefilter {
         let mut patterns: Vec<String> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
-        let mut pattern_rules: Vec<Vec<(u32, u32)>> = Vec::new();
+        let mut pattern_rules: Vec<Vec<(u32, u32, u8)>> = Vec::new();
         let mut field_ids: HashMap<String, u32> = HashMap::new();
         let mut field_rules = Vec::new();
+        let mut clues_of = vec![0u8; rules.len()];
         let mut always = Vec::new();
         let mut norm = String::new();
         for (n, rule) in rules.iter().enumerate() {
-            let Some(clue) = rule_witness(rule) else {
+            let Some(clues) = rule_witness(rule) else {
                 always.push(n as u32);
                 continue;
             };
-            for (field, text) in clue.literals {
-                let at = *index.entry(text.clone()).or_insert_with(|| {
-                    patterns.push(text);
-                    pattern_rules.push(Vec::new());
-                    patterns.len() - 1
-                });
-                let mut ids = Vec::new();
-                match &field {
-                    None => ids.push(ANY_FIELD),
-                    // The field under its own name, and under the name
-                    // mamori keeps it by.
-                    Some(f) => {
-                        for name in std::iter::once(f.as_str()).chain(alias(f)) {
-                            normalise(name, &mut norm);
-                            let next = field_ids.len() as u32;
-                            ids.push(*field_ids.entry(norm.clone()).or_insert(next));
+            clues_of[n] = clues.len() as u8;
+            for (c, clue) in clues.into_iter().enumerate() {
+                let c = c as u8;
+                for (field, text) in clue.literals {
+                    let at = *index.entry(text.clone()).or_insert_with(|| {
+                        patterns.push(text);
+                        pattern_rules.push(Vec::new());
+                        patterns.len() - 1
+                    });
+                    let mut ids = Vec::new();
+                    match &field {
+                        None => ids.push(ANY_FIELD),
+                        // The field under its own name, and under the name
+                        // mamori keeps it by.
+                        Some(f) => {
+                            for name in std::iter::once(f.as_str()).chain(alias(f)) {
+                                normalise(name, &mut norm);
+                                let next = field_ids.len() as u32;
+                                ids.push(*field_ids.entry(norm.clone()).or_insert(next));
+                            }
+                        }
+                    }
+                    for id in ids {
+                        if !pattern_rules[at].contains(&(n as u32, id, c)) {
+                            pattern_rules[at].push((n as u32, id, c));
                         }
                     }
                 }
-                for id in ids {
-                    if !pattern_rules[at].contains(&(n as u32, id)) {
-                        pattern_rules[at].push((n as u32, id));
-                    }
+                if !clue.fields.is_empty() {
+                    field_rules.push((n as u32, c, clue.fields));
                 }
-            }
-            if !clue.fields.is_empty() {
-                field_rules.push((n as u32, clue.fields));
             }
         }
         let all: Vec<&str> = patterns.iter().map(String::as_str).collect();
@@ -149,7 +164,7 @@ impl Prefilter {
             .filter(|&p| {
                 pattern_rules[p as usize]
                     .iter()
-                    .any(|(_, f)| *f == ANY_FIELD)
+                    .any(|(_, f, _)| *f == ANY_FIELD)
             })
             .collect();
         let keywords = if anywhere.is_empty() {
@@ -164,8 +179,8 @@ impl Prefilter {
             pattern_rules,
             field_ids,
             field_rules,
+            clues_of,
             always,
-            rules: rules.len(),
         }
     }
 
@@ -173,18 +188,20 @@ impl Prefilter {
     /// may match `ev`, in ascending order, among those `wanted` accepts
     /// (a cheap test, such as the rule's logsource).
     pub(crate) fn candidates(&self, ev: &Event, wanted: &dyn Fn(usize) -> bool) -> Vec<u32> {
-        let mut seen = vec![0u64; self.rules.div_ceil(64)];
-        let mut out: Vec<u32> = Vec::new();
-        let mut mark = |r: u32, out: &mut Vec<u32>| {
-            let (word, bit) = (r as usize / 64, 1u64 << (r % 64));
-            if seen[word] & bit == 0 {
-                seen[word] |= bit;
-                out.push(r);
+        // Per rule, which of its clues were found; a rule is a candidate
+        // once all are.
+        let mut found = vec![0u8; self.clues_of.len()];
+        let mut out: Vec<u32> = self.always.clone();
+        let mut mark = |r: u32, c: u8, out: &mut Vec<u32>| {
+            let all = (1u8 << self.clues_of[r as usize]) - 1;
+            let f = &mut found[r as usize];
+            if *f != all {
+                *f |= 1 << c;
+                if *f == all {
+                    out.push(r);
+                }
             }
         };
-        for &r in &self.always {
-            mark(r, &mut out);
-        }
         if let Some(ac) = &self.automaton {
             // Scans `s` (and its lower case, which rsigma compares non-ASCII
             // text in) as a value of the field `field`.
@@ -192,9 +209,9 @@ impl Prefilter {
                 let mut once = |s: &str, out: &mut Vec<u32>| match field {
                     Some(id) => {
                         for m in ac.find_overlapping_iter(s) {
-                            for &(r, f) in &self.pattern_rules[m.pattern().as_usize()] {
+                            for &(r, f, c) in &self.pattern_rules[m.pattern().as_usize()] {
                                 if f == id || f == ANY_FIELD || id == ANY_FIELD {
-                                    mark(r, out);
+                                    mark(r, c, out);
                                 }
                             }
                         }
@@ -203,9 +220,9 @@ impl Prefilter {
                         if let Some((kw, to_all)) = &self.keywords {
                             for m in kw.find_overlapping_iter(s) {
                                 let p = to_all[m.pattern().as_usize()] as usize;
-                                for &(r, f) in &self.pattern_rules[p] {
+                                for &(r, f, c) in &self.pattern_rules[p] {
                                     if f == ANY_FIELD {
-                                        mark(r, out);
+                                        mark(r, c, out);
                                     }
                                 }
                             }
@@ -227,13 +244,13 @@ impl Prefilter {
                 visit_text(v, &mut buf, &mut |s| scan(s, field, &mut out));
             }
         }
-        out.retain(|&r| wanted(r as usize));
         let sigma = SigmaEvent(ev);
-        for (r, fields) in &self.field_rules {
+        for (r, c, fields) in &self.field_rules {
             if wanted(*r as usize) && fields.iter().any(|f| sigma.get_field(f).is_some()) {
-                mark(*r, &mut out);
+                mark(*r, *c, &mut out);
             }
         }
+        out.retain(|&r| wanted(r as usize));
         out.sort_unstable();
         out
     }
@@ -333,7 +350,7 @@ fn condition_witness(rule: &CompiledRule, c: &ConditionExpr) -> Witness {
 fn detection_witness(d: &CompiledDetection) -> Witness {
     match d {
         CompiledDetection::AllOf(items) => best(items.iter().map(|i| {
-            match (&i.field, i.exists) {
+            let clue = match (&i.field, i.exists) {
                 (Some(f), Some(true)) => Some(Clue {
                     literals: Vec::new(),
                     fields: vec![f.clone()],
@@ -355,12 +372,15 @@ fn detection_witness(d: &CompiledDetection) -> Witness {
                         fields: vec![f.clone()],
                     }),
                 },
-            }
+            };
+            clue.map(|c| vec![c])
         })),
         CompiledDetection::AnyOf(ds) => union(ds.iter().map(detection_witness)),
-        CompiledDetection::Keywords(m) => matcher_literals(m).map(|texts| Clue {
-            literals: anywhere(texts),
-            fields: Vec::new(),
+        CompiledDetection::Keywords(m) => matcher_literals(m).map(|texts| {
+            vec![Clue {
+                literals: anywhere(texts),
+                fields: Vec::new(),
+            }]
         }),
         CompiledDetection::And(ds) => best(ds.iter().map(detection_witness)),
         _ => None,
@@ -536,37 +556,58 @@ fn clue_score(l: &[Literal]) -> (usize, std::cmp::Reverse<usize>) {
     (shortest.min(8), std::cmp::Reverse(l.len()))
 }
 
-/// All branches need a clue; the result is their union.
+/// One of the branches holds, so each of the result's clues is the union
+/// of one clue from every branch: the first of each, then the second (a
+/// branch with fewer gives its last again). Every branch implies each union.
 fn union(parts: impl Iterator<Item = Witness>) -> Witness {
-    let mut out = Clue::default();
-    for p in parts {
-        let p = p?;
-        out.literals.extend(p.literals);
-        out.fields.extend(p.fields);
+    let branches: Vec<Vec<Clue>> = parts.collect::<Option<_>>()?;
+    let n = branches.iter().map(Vec::len).max()?.min(MAX_CLUES);
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut c = Clue::default();
+        for b in &branches {
+            let part = b.get(i).or(b.last())?;
+            c.literals.extend(part.literals.iter().cloned());
+            c.fields.extend(part.fields.iter().cloned());
+        }
+        c.literals.sort();
+        c.literals.dedup();
+        c.fields.sort();
+        c.fields.dedup();
+        if c.literals.is_empty() && c.fields.is_empty() {
+            return None;
+        }
+        out.push(c);
     }
-    if out.literals.is_empty() && out.fields.is_empty() {
-        return None;
-    }
-    out.literals.sort();
-    out.literals.dedup();
-    out.fields.sort();
-    out.fields.dedup();
     Some(out)
 }
 
-/// Any part's clue is necessary; take the most selective: literals before
-/// fields (most events have the common fields), then by [`literal_score`].
+/// Every part's clues are necessary; keep the most selective few: literals
+/// before fields (most events have the common fields), then by
+/// [`clue_score`].
 fn best(parts: impl Iterator<Item = Witness>) -> Witness {
-    parts
+    let mut all: Vec<Clue> = parts
+        .flatten()
         .flatten()
         .filter(|c| !(c.literals.is_empty() && c.fields.is_empty()))
-        .max_by_key(|c| {
-            (
-                c.fields.is_empty(),
-                clue_score(&c.literals),
-                std::cmp::Reverse(c.fields.len()),
-            )
-        })
+        .collect();
+    all.sort_by_key(|c| {
+        std::cmp::Reverse((
+            c.fields.is_empty(),
+            clue_score(&c.literals),
+            std::cmp::Reverse(c.fields.len()),
+        ))
+    });
+    let mut out: Vec<Clue> = Vec::with_capacity(MAX_CLUES);
+    for c in all {
+        if out.len() == MAX_CLUES {
+            break;
+        }
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// `x` written as an integer, if it is within a millionth of one (and
@@ -619,7 +660,7 @@ mod tests {
     use super::*;
 
     fn literals(r: &CompiledRule) -> Option<Vec<String>> {
-        rule_witness(r).map(|c| c.literals.into_iter().map(|(_, t)| t).collect())
+        rule_witness(r).map(|c| c[0].literals.iter().map(|(_, t)| t.clone()).collect())
     }
 
     fn compile(yaml: &str) -> CompiledRule {
@@ -638,13 +679,13 @@ mod tests {
         );
         assert_eq!(
             rule_witness(&r),
-            Some(Clue {
+            Some(vec![Clue {
                 literals: vec![
                     (Some("CommandLine".to_string()), "cl ".to_string()),
                     (Some("Image".to_string()), "\\wevtutil.exe".to_string())
                 ],
                 fields: Vec::new(),
-            }),
+            }]),
             "a regular expression gives the literal it needs"
         );
         let r = compile(
@@ -652,10 +693,10 @@ mod tests {
         );
         assert_eq!(
             rule_witness(&r),
-            Some(Clue {
+            Some(vec![Clue {
                 literals: Vec::new(),
                 fields: vec!["CommandLine".to_string()],
-            }),
+            }]),
             "a regular expression without a literal needs its field to be there"
         );
         let r = compile(
@@ -669,6 +710,36 @@ mod tests {
             literals(&r),
             Some(vec!["\\a.exe".to_string(), "\\b.exe".to_string()])
         );
+    }
+
+    #[test]
+    fn an_and_keeps_two_clues_and_an_or_pairs_them() {
+        let r = compile(
+            "title: t\nlogsource: {product: windows}\ndetection:\n  security:\n    Channel: Security\n    EventID: 1102\n  system:\n    Channel: System\n    EventID: 104\n  condition: security or system\n",
+        );
+        let scoped = |f: &str, t: &str| (Some(f.to_string()), t.to_string());
+        assert_eq!(
+            rule_witness(&r),
+            Some(vec![
+                Clue {
+                    literals: vec![scoped("Channel", "security"), scoped("Channel", "system")],
+                    fields: Vec::new(),
+                },
+                Clue {
+                    literals: vec![scoped("EventID", "104"), scoped("EventID", "1102")],
+                    fields: Vec::new(),
+                },
+            ])
+        );
+        let p = Prefilter::build(std::slice::from_ref(&r));
+        let event = |id: i64| {
+            let mut ev = Event::new(Vec::new());
+            ev.fields.push("Channel", "Security");
+            ev.fields.push("EventID", id);
+            ev
+        };
+        assert!(p.candidates(&event(4624), &|_| true).is_empty());
+        assert_eq!(p.candidates(&event(1102), &|_| true), vec![0]);
     }
 
     #[test]

@@ -28,6 +28,7 @@ const RULES: &[&str] = &[
     "title: base64\ndetection:\n  sel:\n    CommandLine|base64offset|contains: 'http://'\n  condition: sel\n",
     "title: empty\ndetection:\n  sel:\n    User: ''\n  condition: sel\n",
     "title: wildcard\ndetection:\n  sel:\n    CommandLine|contains: 'who*>'\n  condition: sel\n",
+    "title: log and id\ndetection:\n  a:\n    Channel|contains: 'secur'\n    EventID: 1102\n  b:\n    Channel|contains: 'sys'\n    EventID: 104\n  condition: a or b\n",
     "title: regex alternatives\ndetection:\n  sel:\n    CommandLine|re: '(?i)(kill|stop)'\n  condition: sel\n",
 ];
 
@@ -54,6 +55,7 @@ fn word() -> impl Strategy<Value = String> {
         Just("delete shadows".to_string()),
         Just("C:\\Windows\\wevtutil.exe".to_string()),
         Just("cl Security".to_string()),
+        Just("Security".to_string()),
         Just("Administrator".to_string()),
         Just("index 7".to_string()),
         Just("sam".to_string()),
@@ -94,6 +96,7 @@ fn number() -> impl Strategy<Value = Value> {
         Just(4625),
         Just(4700),
         Just(7),
+        Just(104),
         0i64..10_000
     ];
     (n, 0u8..6).prop_map(|(n, how)| match how {
@@ -120,7 +123,7 @@ fn value() -> impl Strategy<Value = Option<Value>> {
 /// other case or with spaces, and the name mamori keeps it under (Image
 /// as NewProcessName); and a field no rule names.
 fn event() -> impl Strategy<Value = Event> {
-    let names: [&[&str]; 8] = [
+    let names: [&[&str]; 9] = [
         &["CommandLine", "commandline", "Command Line"],
         &["Image", "NewProcessName", "IMAGE"],
         &["EventID", "eventid"],
@@ -129,6 +132,7 @@ fn event() -> impl Strategy<Value = Event> {
         &["Other"],
         &["IpAddress", "ipaddress"],
         &["Unnamed"],
+        &["Channel", "channel"],
     ];
     (
         proptest::collection::vec((value(), 0usize..3), names.len()),
