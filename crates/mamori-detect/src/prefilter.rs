@@ -10,9 +10,8 @@
 //! event holds both: an AND keeps the two most selective of its parts'
 //! (`Channel: Security` and `EventID: 1102`), an OR pairs its branches'
 //! clues into unions; NOT gives none, and a rule without a clue is always
-//! evaluated. All literals go into one Aho-Corasick
-//! automaton (a contiguous NFA: a few MB where DFAs over the same literals
-//! took over a hundred). An event's values are scanned once: a literal found
+//! evaluated. All literals go into one Aho-Corasick automaton (a contiguous
+//! NFA: a few MB where DFAs over the same literals took over a hundred). An event's values are scanned once: a literal found
 //! in a value counts for the rules that look for it in that value's field,
 //! or anywhere. A field no literal is scoped to is scanned only for the
 //! keywords, with a second, smaller automaton. Only the rules whose clue is
@@ -44,6 +43,9 @@ pub(crate) struct Prefilter {
     /// that no literal is scoped to; with, per pattern, its pattern number
     /// in `automaton`.
     keywords: Option<(AhoCorasick, Vec<u32>)>,
+    /// Whether any literal is looked for in any field (if its automaton
+    /// could not be built, `automaton` scans those fields instead).
+    has_keywords: bool,
     /// Per pattern, the rules it is a literal of, each with the field it
     /// is looked for in (an id from `field_ids`, or [`ANY_FIELD`]) and the
     /// clue of the rule it belongs to.
@@ -167,6 +169,7 @@ impl Prefilter {
                     .any(|(_, f, _)| *f == ANY_FIELD)
             })
             .collect();
+        let has_keywords = !anywhere.is_empty();
         let keywords = if anywhere.is_empty() {
             None
         } else {
@@ -176,6 +179,7 @@ impl Prefilter {
         Prefilter {
             automaton,
             keywords,
+            has_keywords,
             pattern_rules,
             field_ids,
             field_rules,
@@ -217,15 +221,25 @@ impl Prefilter {
                         }
                     }
                     None => {
-                        if let Some((kw, to_all)) = &self.keywords {
-                            for m in kw.find_overlapping_iter(s) {
-                                let p = to_all[m.pattern().as_usize()] as usize;
-                                for &(r, f, c) in &self.pattern_rules[p] {
-                                    if f == ANY_FIELD {
-                                        mark(r, c, out);
-                                    }
+                        let mut keyword = |p: usize, out: &mut Vec<u32>| {
+                            for &(r, f, c) in &self.pattern_rules[p] {
+                                if f == ANY_FIELD {
+                                    mark(r, c, out);
                                 }
                             }
+                        };
+                        match &self.keywords {
+                            Some((kw, to_all)) => {
+                                for m in kw.find_overlapping_iter(s) {
+                                    keyword(to_all[m.pattern().as_usize()] as usize, out);
+                                }
+                            }
+                            None if self.has_keywords => {
+                                for m in ac.find_overlapping_iter(s) {
+                                    keyword(m.pattern().as_usize(), out);
+                                }
+                            }
+                            None => {}
                         }
                     }
                 };
