@@ -325,7 +325,7 @@ fn condition_witness(rule: &CompiledRule, c: &ConditionExpr) -> Witness {
             quantifier,
             pattern,
         } => {
-            let names: Vec<&String> = rule
+            let mut names: Vec<&String> = rule
                 .detections
                 .keys()
                 .filter(|name| match pattern {
@@ -333,6 +333,9 @@ fn condition_witness(rule: &CompiledRule, c: &ConditionExpr) -> Witness {
                     SelectorPattern::Pattern(p) => glob(p, name),
                 })
                 .collect();
+            // In name order, so that the clues chosen do not depend on the
+            // order of a hash map.
+            names.sort();
             match quantifier {
                 // At least one of them must match: any extra name taken in
                 // here only widens the union.
