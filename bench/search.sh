@@ -26,5 +26,10 @@ time_query() {
 echo "one term   'yamada':                      $(time_query 'yamada')"
 echo "field      'user.name:yamada':            $(time_query 'user.name:yamada')"
 echo "field+cidr 'action:deny AND source.ip:10.1.0.0/16': $(time_query 'event.action:deny AND source.ip:10.1.0.0/16')"
+# Other kinds of query (not in the goal): a phrase, prefixes, a number range.
+echo "phrase     '\"vpn login\"':                   $(time_query '"vpn login"')"
+echo "prefix     'user.name:yam*':              $(time_query 'user.name:yam*')"
+echo "prefix     'yam*':                        $(time_query 'yam*')"
+echo "range      'destination.port:>=1000 AND destination.port:<2000': $(time_query 'destination.port:>=1000 AND destination.port:<2000')"
 target/release/mamori token remove "bench-$$" --config "$WORK/mamori.toml" >/dev/null 2>&1 || true
 kill -TERM $MPID; wait $MPID 2>/dev/null || true
