@@ -561,16 +561,27 @@ fn matcher_literals(m: &CompiledMatcher) -> Option<Vec<String>> {
 
 /// How selective a set of literals is: the longer its shortest literal
 /// (up to 8 bytes), then the fewer literals, the better.
-fn literal_score(l: &[String]) -> (usize, std::cmp::Reverse<usize>) {
-    let shortest = l.iter().map(|s| s.len()).min().unwrap_or(0);
-    (shortest.min(8), std::cmp::Reverse(l.len()))
+fn selectivity<'a>(texts: impl Iterator<Item = &'a str>) -> (usize, std::cmp::Reverse<usize>) {
+    let (mut shortest, mut n) = (usize::MAX, 0);
+    for t in texts {
+        shortest = shortest.min(t.len());
+        n += 1;
+    }
+    (
+        if n == 0 { 0 } else { shortest.min(8) },
+        std::cmp::Reverse(n),
+    )
 }
 
-/// [`literal_score`] of scoped literals: a literal in one field is found
-/// in fewer events than the same one anywhere, but both count alike here.
+/// [`selectivity`] of plain literals.
+fn literal_score(l: &[String]) -> (usize, std::cmp::Reverse<usize>) {
+    selectivity(l.iter().map(String::as_str))
+}
+
+/// [`selectivity`] of scoped literals: a literal in one field is found in
+/// fewer events than the same one anywhere, but both count alike here.
 fn clue_score(l: &[Literal]) -> (usize, std::cmp::Reverse<usize>) {
-    let shortest = l.iter().map(|(_, s)| s.len()).min().unwrap_or(0);
-    (shortest.min(8), std::cmp::Reverse(l.len()))
+    selectivity(l.iter().map(|(_, t)| t.as_str()))
 }
 
 /// One of the branches holds, so each of the result's clues is the union

@@ -322,10 +322,8 @@ impl Writer {
         for loc in locs {
             let raw = self.shared.block_payload(loc)?;
             for e in decode_block(&raw, &info.path)? {
-                *events_per_source.entry(e.source.to_string()).or_insert(0) += 1;
-                let newest = newest_received
-                    .entry(e.source.to_string())
-                    .or_insert(i64::MIN);
+                *slot(&mut events_per_source, &e.source, 0) += 1;
+                let newest = slot(&mut newest_received, &e.source, i64::MIN);
                 *newest = (*newest).max(e.received_ns);
                 max_time = max_time.max(e.time_ns);
             }
