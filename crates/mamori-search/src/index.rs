@@ -545,19 +545,33 @@ fn open_or_create(dir: &Path) -> Result<tantivy::Index, OpenError> {
 /// zero bits, so their keys are short, and dropping the zeros of
 /// fixed-width keys keeps their order (`0` is the lowest digit).
 fn num_key(v: f64) -> String {
-    let b = v.to_bits();
-    let k = if b >> 63 == 1 { !b } else { b | (1 << 63) };
-    let mut s = format!("{k:016x}");
-    s.truncate(s.trim_end_matches('0').len());
+    let mut s = String::with_capacity(16);
+    push_num_key(&mut s, v);
     s
 }
 
-fn ip_key(ip: std::net::IpAddr) -> String {
+/// Appends [`num_key`] of `v` to `out`.
+fn push_num_key(out: &mut String, v: f64) {
+    use std::fmt::Write;
+    let b = v.to_bits();
+    let k = if b >> 63 == 1 { !b } else { b | (1 << 63) };
+    let start = out.len();
+    let _ = write!(out, "{k:016x}");
+    // The top bit is set or the number is negative, so the key never
+    // trims away entirely.
+    let keep = start + out[start..].trim_end_matches('0').len();
+    out.truncate(keep);
+}
+
+/// Appends the sortable key of `ip` to `out`: its bits as an IPv6 address
+/// (IPv4 mapped), in 32 hex digits.
+fn push_ip_key(out: &mut String, ip: std::net::IpAddr) {
+    use std::fmt::Write;
     let v = match ip {
         std::net::IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
         std::net::IpAddr::V6(a) => u128::from(a),
     };
-    format!("{v:032x}")
+    let _ = write!(out, "{v:032x}");
 }
 
 fn numeric_str(s: &str) -> Option<f64> {
@@ -625,48 +639,107 @@ fn regex_escape(s: &str) -> String {
 }
 
 /// Collects one event's values as the text of `words` and the terms of `kw`.
+/// One is kept per thread and reused (tantivy copies the text into the
+/// document), so that building a document allocates nothing once its
+/// buffers have grown.
+#[derive(Default)]
 struct DocBuilder {
     /// `name NAME_SEP value` items, separated by [`VALUE_SEP`].
     words: String,
-    /// Whole terms (numbers, IPs).
-    kw: Vec<String>,
+    /// Whole terms (numbers, IPs), one after another.
+    kw: String,
+    /// Where each term of `kw` ends.
+    kw_ends: Vec<usize>,
+    /// The lower-cased name of the field at hand.
+    name: String,
 }
 
+/// Buffers larger than this are not kept for the next document.
+const KEEP_BUFFER: usize = 1 << 20;
+
 impl DocBuilder {
-    fn value(&mut self, name: &str, v: &Value) {
+    fn clear(&mut self) {
+        for b in [&mut self.words, &mut self.kw] {
+            b.clear();
+            if b.capacity() > KEEP_BUFFER {
+                b.shrink_to(KEEP_BUFFER);
+            }
+        }
+        self.kw_ends.clear();
+    }
+
+    /// Sets the name of the field whose values come next, lower-cased.
+    fn set_name(&mut self, name: &str) {
+        self.name.clear();
+        if name.is_ascii() {
+            self.name.push_str(name);
+            self.name.make_ascii_lowercase();
+        } else {
+            self.name.push_str(&name.to_lowercase());
+        }
+    }
+
+    /// Adds the values of the field named by [`DocBuilder::set_name`].
+    fn value(&mut self, v: &Value) {
         match v {
             Value::Null => {}
-            Value::Bool(b) => self.string(name, if *b { "true" } else { "false" }),
+            Value::Bool(b) => self.string(if *b { "true" } else { "false" }),
             Value::Int(i) => {
-                self.kw.push(format!("n:{name}={}", num_key(*i as f64)));
-                self.short_number(&i.to_string());
+                self.number(*i as f64);
+                if i.unsigned_abs() < 1_000_000 {
+                    self.short_number(&i.to_string());
+                }
             }
             Value::Float(f) => {
                 if f.is_finite() {
-                    self.kw.push(format!("n:{name}={}", num_key(*f)));
+                    self.number(*f);
                 }
             }
             Value::Str(s) => {
                 if let Some(n) = numeric_str(s) {
-                    self.kw.push(format!("n:{name}={}", num_key(n)));
+                    self.number(n);
                     self.short_number(s);
                     return;
                 }
-                if s.len() <= 45
-                    && let Ok(ip) = s.trim().parse::<std::net::IpAddr>()
-                {
-                    let k = ip_key(ip);
-                    self.kw.push(format!("i:{name}={k}"));
-                    self.kw.push(format!("i:*={k}"));
+                if let Some(ip) = ip_str(s) {
+                    self.key("i:", true, |out| push_ip_key(out, ip));
+                    self.key("i:*=", false, |out| push_ip_key(out, ip));
                 }
-                self.string(name, s);
+                self.string(s);
             }
             Value::List(vs) => {
                 for v in vs {
-                    self.value(name, v);
+                    self.value(v);
                 }
             }
         }
+    }
+
+    /// The sortable key of a number, under the field's name.
+    fn number(&mut self, v: f64) {
+        self.key("n:", true, |out| push_num_key(out, v));
+    }
+
+    /// Adds the term `prefix`, then (if `named`) the field's name and `=`,
+    /// then what `value` writes.
+    fn key(&mut self, prefix: &str, named: bool, value: impl FnOnce(&mut String)) {
+        self.kw.push_str(prefix);
+        if named {
+            self.kw.push_str(&self.name);
+            self.kw.push('=');
+        }
+        value(&mut self.kw);
+        self.kw_ends.push(self.kw.len());
+    }
+
+    /// The terms of `kw`.
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        let mut start = 0;
+        self.kw_ends.iter().map(move |&end| {
+            let k = &self.kw[start..end];
+            start = end;
+            k
+        })
     }
 
     /// Numbers are words too (`4624`, `3389`), of no field: by field a
@@ -677,16 +750,53 @@ impl DocBuilder {
     /// field only (`sessionid:123456789`).
     fn short_number(&mut self, s: &str) {
         if s.len() <= SHORT_NUMBER {
-            self.string(NUMBER_FIELD, s);
+            self.item(NUMBER_FIELD, s);
         }
     }
 
-    fn string(&mut self, name: &str, s: &str) {
-        self.words.push_str(&without_separators(name));
-        self.words.push(NAME_SEP);
-        self.words.push_str(&without_separators(s));
-        self.words.push(VALUE_SEP);
+    /// A text value of the field named by [`DocBuilder::set_name`].
+    fn string(&mut self, s: &str) {
+        push_item(&mut self.words, &self.name, s);
     }
+
+    /// A text value of the field `name` (as it is).
+    fn item(&mut self, name: &str, s: &str) {
+        push_item(&mut self.words, name, s);
+    }
+}
+
+/// Appends `name NAME_SEP value VALUE_SEP` to the text of `words`.
+fn push_item(words: &mut String, name: &str, value: &str) {
+    push_clean(words, name);
+    words.push(NAME_SEP);
+    push_clean(words, value);
+    words.push(VALUE_SEP);
+}
+
+/// Appends `s` to `out` with the characters that separate names and values
+/// in the text handed to the tokenizer made spaces (see
+/// [`without_separators`]).
+fn push_clean(out: &mut String, s: &str) {
+    let mut rest = s;
+    // Both are single bytes, never part of a longer UTF-8 sequence, so
+    // slicing at them keeps to character boundaries.
+    while let Some(i) = memchr::memchr2(VALUE_SEP as u8, NAME_SEP as u8, rest.as_bytes()) {
+        out.push_str(&rest[..i]);
+        out.push(' ');
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
+}
+
+/// The IP address `s` holds (around spaces), if any.
+fn ip_str(s: &str) -> Option<std::net::IpAddr> {
+    let s = s.trim();
+    // Every address starts with a hex digit or `:`; most values do not.
+    let first = *s.as_bytes().first()?;
+    if s.len() > 45 || !(first.is_ascii_hexdigit() || first == b':') {
+        return None;
+    }
+    s.parse().ok()
 }
 
 /// The tokenizer of the `words` field: [`tokenize`] per value, with a gap
@@ -761,54 +871,49 @@ impl tantivy::tokenizer::Tokenizer for ValuesTokenizer {
 }
 
 fn document(f: &Fields, seq: u64, ev: &Event) -> TantivyDocument {
-    let mut b = DocBuilder {
-        words: String::with_capacity(ev.raw.len() + 256),
-        kw: Vec::new(),
-    };
-    for (name, v) in [
-        ("source", ev.source.as_str()),
-        ("host", ev.host.as_str()),
-        ("decoder", ev.decoder.as_str()),
-    ] {
-        if !v.is_empty() {
-            b.string(name, v);
+    thread_local! {
+        static BUILDER: std::cell::RefCell<DocBuilder> = std::cell::RefCell::default();
+    }
+    BUILDER.with_borrow_mut(|b| {
+        b.clear();
+        for (name, v) in [
+            ("source", ev.source.as_str()),
+            ("host", ev.host.as_str()),
+            ("decoder", ev.decoder.as_str()),
+        ] {
+            if !v.is_empty() {
+                b.item(name, v);
+            }
         }
-    }
-    let ls = &ev.logsource;
-    for (name, v) in [
-        ("logsource.product", &ls.product),
-        ("logsource.service", &ls.service),
-        ("logsource.category", &ls.category),
-    ] {
-        if let Some(v) = v {
-            b.string(name, v);
+        let ls = &ev.logsource;
+        for (name, v) in [
+            ("logsource.product", &ls.product),
+            ("logsource.service", &ls.service),
+            ("logsource.category", &ls.category),
+        ] {
+            if let Some(v) = v {
+                b.item(name, v);
+            }
         }
-    }
-    if ev.flags.contains(mamori_event::Flags::UNDECODED) {
-        b.string("undecoded", "true");
-    }
-    if ev.flags.contains(mamori_event::Flags::TRUNCATED) {
-        b.string("truncated", "true");
-    }
-    let mut lname = String::new();
-    for (name, v) in ev.fields.iter() {
-        lname.clear();
-        if name.is_ascii() {
-            lname.push_str(name);
-            lname.make_ascii_lowercase();
-        } else {
-            lname.push_str(&name.to_lowercase());
+        if ev.flags.contains(mamori_event::Flags::UNDECODED) {
+            b.item("undecoded", "true");
         }
-        b.value(&lname, v);
-    }
-    let mut doc = TantivyDocument::new();
-    doc.add_u64(f.seq, seq);
-    doc.add_i64(f.time, ev.time_ns);
-    doc.add_text(f.words, b.words);
-    for k in b.kw {
-        doc.add_text(f.kw, k);
-    }
-    doc
+        if ev.flags.contains(mamori_event::Flags::TRUNCATED) {
+            b.item("truncated", "true");
+        }
+        for (name, v) in ev.fields.iter() {
+            b.set_name(name);
+            b.value(v);
+        }
+        let mut doc = TantivyDocument::with_capacity(b.words.len() + b.kw.len() + 64);
+        doc.add_u64(f.seq, seq);
+        doc.add_i64(f.time, ev.time_ns);
+        doc.add_text(f.words, &b.words);
+        for k in b.keys() {
+            doc.add_text(f.kw, k);
+        }
+        doc
+    })
 }
 
 fn term_q(field: Field, s: &str) -> Box<dyn TQuery> {
@@ -1028,6 +1133,25 @@ mod tests {
             Index::open_read_only(dir.path()),
             Err(SearchError::OtherVersion(_))
         ));
+    }
+
+    #[test]
+    fn separators_in_names_and_values_become_spaces() {
+        let mut out = String::from("x");
+        push_clean(&mut out, "a\u{1}b\u{2}\u{2}c\u{1}");
+        assert_eq!(out, "xa b  c ");
+        push_clean(&mut out, "認証\u{2}失敗");
+        assert_eq!(out, "xa b  c 認証 失敗");
+    }
+
+    #[test]
+    fn addresses_are_read_around_spaces_and_nothing_else_is() {
+        assert_eq!(ip_str(" 10.1.2.3 "), "10.1.2.3".parse().ok());
+        assert_eq!(ip_str("::ffff:10.9.8.7"), "::ffff:10.9.8.7".parse().ok());
+        assert_eq!(ip_str("fe80::1"), "fe80::1".parse().ok());
+        for not in ["", " ", "Administrator", "10.1.2", "S-1-5-18", "deadbeef"] {
+            assert_eq!(ip_str(not), None, "{not:?}");
+        }
     }
 
     #[test]
