@@ -42,6 +42,7 @@
 
 mod checkpoint;
 mod format;
+pub mod handoff;
 mod keys;
 mod scan;
 mod verify;

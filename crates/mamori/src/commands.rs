@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mamori_i18n::{Lang, t, tf};
 use mamori_search::{Index, TimeRange, parse_query, parse_time_bound};
+use mamori_store::handoff::{BATCH, Handoff};
 use mamori_store::{Checkpoint, Durability, Store, StoreOptions, VerifyOptions};
 use mamori_web::output::{OutputFormat, write_events};
 use mamori_web::tokens::{TokenKind, TokenStore};
@@ -46,13 +47,25 @@ fn open_index(cfg: &Config) -> Result<Index> {
 /// returns how many were indexed. It commits at least every
 /// [`INDEX_COMMIT_EVERY`], so a crash never throws away more than that much
 /// work, and returns early (after a commit) as soon as `stop()` says so.
+/// With a `handoff`, the decoded events are published to it in batches, for
+/// live detection to take instead of decoding them again.
 pub fn index_range(
     store: &Store,
     index: &Index,
     upto: u64,
+    handoff: Option<&Handoff>,
     stop: &dyn Fn() -> bool,
 ) -> Result<u64> {
     let from = index.indexed_upto();
+    let pass = handoff.map(|h| h.begin(from, upto));
+    let mut batch = Vec::new();
+    let publish = |batch: &mut Vec<(u64, mamori_event::Event)>| {
+        if let Some(p) = &pass
+            && !batch.is_empty()
+        {
+            p.publish(std::mem::replace(batch, Vec::with_capacity(BATCH)));
+        }
+    };
     let mut n = 0u64;
     let mut last_commit = std::time::Instant::now();
     for item in store.scan(from) {
@@ -61,6 +74,12 @@ pub fn index_range(
             break;
         }
         index.add(seq, &ev)?;
+        if pass.is_some() {
+            batch.push((seq, ev));
+            if batch.len() >= BATCH {
+                publish(&mut batch);
+            }
+        }
         n += 1;
         if n.is_multiple_of(1000) {
             if stop() {
@@ -73,6 +92,7 @@ pub fn index_range(
             }
         }
     }
+    publish(&mut batch);
     index.commit(upto.max(from))?;
     Ok(n)
 }
@@ -130,7 +150,7 @@ pub fn import(cfg: &Config, args: ImportArgs, lang: Lang) -> Result<()> {
     pb.finish_and_clear();
     store.shutdown()?;
     let upto = *store.committed_seq().borrow();
-    index_range(&store, &index, upto, &|| false)?;
+    index_range(&store, &index, upto, None, &|| false)?;
     for (path, reason) in &report.failed_files {
         eprintln!(
             "{}",
@@ -388,7 +408,7 @@ pub fn reindex(cfg: &Config, lang: Lang) -> Result<()> {
     let index = open_index(cfg)?;
     index.clear()?;
     let upto = *store.committed_seq().borrow();
-    let n = index_range(&store, &index, upto, &|| false)?;
+    let n = index_range(&store, &index, upto, None, &|| false)?;
     store.shutdown()?;
     println!(
         "{}",

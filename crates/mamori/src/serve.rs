@@ -9,6 +9,7 @@ use mamori_event::Event;
 use mamori_i18n::{Lang, t, tf};
 use mamori_ingest::listen::{self, IngestMetrics, ListenerContext, SourceTable};
 use mamori_search::Index;
+use mamori_store::handoff::Handoff;
 use mamori_store::{Durability, RetentionPolicy, Store, StoreOptions};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -304,12 +305,18 @@ async fn serve(cfg: Config, lang: Lang) -> Result<()> {
     drop(ctx);
     drop(tx);
 
-    // Indexer: follows the store.
+    // Indexer: follows the store, and hands what it decodes on to live
+    // detection (so that each event is decoded once).
+    let handoff = cfg
+        .detect
+        .enabled
+        .then(|| Arc::new(mamori_store::handoff::Handoff::new()));
     {
         let store = store.clone();
         let index = index.clone();
         let shutdown = shutdown.clone();
-        tasks.spawn(async move { follow_store(store, index, shutdown).await });
+        let handoff = handoff.clone();
+        tasks.spawn(async move { follow_store(store, index, handoff, shutdown).await });
     }
 
     // Live detection: follows the store too.
@@ -321,7 +328,8 @@ async fn serve(cfg: Config, lang: Lang) -> Result<()> {
         let store = store.clone();
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
-            crate::live::follow_store_detect(store, detector, detect_metrics, shutdown).await
+            crate::live::follow_store_detect(store, detector, handoff, detect_metrics, shutdown)
+                .await
         });
     } else {
         eprintln!("{}", t(lang, "detect.disabled"));
@@ -557,15 +565,21 @@ fn announce(lang: Lang, what: &str, addr: std::io::Result<std::net::SocketAddr>)
 /// next one at once after a pass that took longer (a backlog). On shutdown
 /// it makes one last pass of at most [`FINAL_INDEX_BUDGET`]; what is left
 /// is indexed at the next start.
-async fn follow_store(store: Store, index: Index, shutdown: CancellationToken) {
+async fn follow_store(
+    store: Store,
+    index: Index,
+    handoff: Option<Arc<Handoff>>,
+    shutdown: CancellationToken,
+) {
     let mut committed = store.committed_seq();
     loop {
         let started = tokio::time::Instant::now();
         let upto = *committed.borrow_and_update();
         if upto > index.indexed_upto() {
             let (s, i, stop) = (store.clone(), index.clone(), shutdown.clone());
+            let h = handoff.clone();
             match tokio::task::spawn_blocking(move || {
-                crate::commands::index_range(&s, &i, upto, &|| stop.is_cancelled())
+                crate::commands::index_range(&s, &i, upto, h.as_deref(), &|| stop.is_cancelled())
             })
             .await
             {
@@ -581,7 +595,7 @@ async fn follow_store(store: Store, index: Index, shutdown: CancellationToken) {
                 let (s, i) = (store.clone(), index.clone());
                 let deadline = std::time::Instant::now() + FINAL_INDEX_BUDGET;
                 let r = tokio::task::spawn_blocking(move || {
-                    crate::commands::index_range(&s, &i, upto, &|| std::time::Instant::now() > deadline)
+                    crate::commands::index_range(&s, &i, upto, None, &|| std::time::Instant::now() > deadline)
                 })
                 .await;
                 if let Ok(Err(e)) = r {
