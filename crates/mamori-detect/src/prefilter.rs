@@ -15,7 +15,10 @@
 //! in a value counts for the rules that look for it in that value's field,
 //! or anywhere. A field no literal is scoped to is scanned only for the
 //! keywords, with a second, smaller automaton. Only the rules whose clue is
-//! found are evaluated, by rsigma. Fields are compared as rsigma reads them
+//! found are evaluated, by rsigma. Each thread keeps the clues of values it
+//! has seen twice (log names, hosts, users, program paths recur in event
+//! after event), so a recurring value costs a hash instead of a scan.
+//! Fields are compared as rsigma reads them
 //! through [`SigmaEvent`]: ignoring ASCII case and spaces, under their
 //! aliases, and the host for any field. The prefilter can only add
 //! candidates, never drop a rule that matches: rsigma's evaluation decides,
@@ -30,13 +33,18 @@ use rsigma_eval::event::Event as _;
 use rsigma_eval::matcher::GroupMode;
 use rsigma_eval::{CompiledDetection, CompiledMatcher, CompiledRule};
 use rsigma_parser::{ConditionExpr, Quantifier, SelectorPattern};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The field of a literal looked for in any value.
 const ANY_FIELD: u32 = u32::MAX;
 
 /// Candidate rules for an event.
 pub(crate) struct Prefilter {
+    /// Tells this prefilter's entries in the per-thread value cache from
+    /// another's.
+    id: u64,
     /// Over every literal.
     automaton: Option<AhoCorasick>,
     /// Over the literals looked for in any field, for the values of fields
@@ -176,7 +184,9 @@ impl Prefilter {
             let texts: Vec<&str> = anywhere.iter().map(|&p| all[p as usize]).collect();
             build_automaton(&texts).map(|a| (a, anywhere))
         };
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Prefilter {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             automaton,
             keywords,
             has_keywords,
@@ -196,7 +206,7 @@ impl Prefilter {
         // once all are.
         let mut found = vec![0u8; self.clues_of.len()];
         let mut out: Vec<u32> = self.always.clone();
-        let mut mark = |r: u32, c: u8, out: &mut Vec<u32>| {
+        let mut mark = |r: u32, c: u8| {
             let all = (1u8 << self.clues_of[r as usize]) - 1;
             let f = &mut found[r as usize];
             if *f != all {
@@ -206,67 +216,207 @@ impl Prefilter {
                 }
             }
         };
-        if let Some(ac) = &self.automaton {
-            // Scans `s` (and its lower case, which rsigma compares non-ASCII
-            // text in) as a value of the field `field`.
-            let mut scan = |s: &str, field: Option<u32>, out: &mut Vec<u32>| {
-                let mut once = |s: &str, out: &mut Vec<u32>| match field {
-                    Some(id) => {
-                        for m in ac.find_overlapping_iter(s) {
-                            for &(r, f, c) in &self.pattern_rules[m.pattern().as_usize()] {
-                                if f == id || f == ANY_FIELD || id == ANY_FIELD {
-                                    mark(r, c, out);
-                                }
-                            }
-                        }
-                    }
-                    None => {
-                        let mut keyword = |p: usize, out: &mut Vec<u32>| {
-                            for &(r, f, c) in &self.pattern_rules[p] {
-                                if f == ANY_FIELD {
-                                    mark(r, c, out);
-                                }
-                            }
-                        };
-                        match &self.keywords {
-                            Some((kw, to_all)) => {
-                                for m in kw.find_overlapping_iter(s) {
-                                    keyword(to_all[m.pattern().as_usize()] as usize, out);
-                                }
-                            }
-                            None if self.has_keywords => {
-                                for m in ac.find_overlapping_iter(s) {
-                                    keyword(m.pattern().as_usize(), out);
-                                }
-                            }
-                            None => {}
-                        }
-                    }
-                };
-                once(s, out);
-                if !s.is_ascii() {
-                    once(&s.to_lowercase(), out);
+        if self.automaton.is_some() {
+            VALUE_CLUES.with_borrow_mut(|cache| {
+                cache.serve(self.id);
+                // The host stands in for several fields: it counts for all.
+                cache.clues(&ev.host, Some(ANY_FIELD), &mut mark, &|s, f, clues| {
+                    self.value_clues(s, f, clues)
+                });
+                let mut buf = String::new();
+                for (name, v) in ev.fields.iter() {
+                    let field = cache.field_id(name, &self.field_ids);
+                    visit_text(v, &mut buf, &mut |s| {
+                        cache.clues(s, field, &mut mark, &|s, f, clues| {
+                            self.value_clues(s, f, clues)
+                        })
+                    });
                 }
-            };
-            // The host stands in for several fields: it counts for all.
-            scan(&ev.host, Some(ANY_FIELD), &mut out);
-            let mut buf = String::new();
-            let mut norm = String::new();
-            for (name, v) in ev.fields.iter() {
-                normalise(name, &mut norm);
-                let field = self.field_ids.get(norm.as_str()).copied();
-                visit_text(v, &mut buf, &mut |s| scan(s, field, &mut out));
-            }
+            });
         }
         let sigma = SigmaEvent(ev);
         for (r, c, fields) in &self.field_rules {
             if wanted(*r as usize) && fields.iter().any(|f| sigma.get_field(f).is_some()) {
-                mark(*r, *c, &mut out);
+                mark(*r, *c);
             }
         }
         out.retain(|&r| wanted(r as usize));
         out.sort_unstable();
         out
+    }
+
+    /// The clues (rule, clue number) that the value `s` of the field
+    /// `field` holds, into `clues`: `field` is an id from `field_ids`,
+    /// [`ANY_FIELD`] for a value that counts for every field (the host),
+    /// `None` for a field no literal is scoped to (only keywords count).
+    /// Each once, in order.
+    fn value_clues(&self, s: &str, field: Option<u32>, clues: &mut Vec<(u32, u8)>) {
+        clues.clear();
+        self.scan_value(s, field, clues);
+        // rsigma compares non-ASCII text in lower case too.
+        if !s.is_ascii() {
+            self.scan_value(&s.to_lowercase(), field, clues);
+        }
+        clues.sort_unstable();
+        clues.dedup();
+    }
+
+    fn scan_value(&self, s: &str, field: Option<u32>, clues: &mut Vec<(u32, u8)>) {
+        let Some(ac) = &self.automaton else {
+            return;
+        };
+        match field {
+            Some(id) => {
+                for m in ac.find_overlapping_iter(s) {
+                    for &(r, f, c) in &self.pattern_rules[m.pattern().as_usize()] {
+                        if f == id || f == ANY_FIELD || id == ANY_FIELD {
+                            clues.push((r, c));
+                        }
+                    }
+                }
+            }
+            None => {
+                let mut keyword = |p: usize| {
+                    for &(r, f, c) in &self.pattern_rules[p] {
+                        if f == ANY_FIELD {
+                            clues.push((r, c));
+                        }
+                    }
+                };
+                match &self.keywords {
+                    Some((kw, to_all)) => {
+                        for m in kw.find_overlapping_iter(s) {
+                            keyword(to_all[m.pattern().as_usize()] as usize);
+                        }
+                    }
+                    None if self.has_keywords => {
+                        for m in ac.find_overlapping_iter(s) {
+                            keyword(m.pattern().as_usize());
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+/// Values longer than this (bytes) are scanned each time, not kept: long
+/// values (command lines, messages) seldom repeat.
+const CACHED_VALUE_MAX: usize = 256;
+/// The most values a thread keeps the clues of (and the most it remembers
+/// having seen once); then it starts afresh.
+const CACHED_VALUES: usize = 16 * 1024;
+
+thread_local! {
+    /// Per thread, the clues of values seen lately: the same values (log
+    /// names, hosts, users, paths of programs) recur in event after event,
+    /// and looking one up costs a hash of it instead of a scan.
+    static VALUE_CLUES: std::cell::RefCell<ValueClues> = std::cell::RefCell::default();
+}
+
+/// How a value's clues are worked out: `(value, field, into)`.
+type Scan<'a> = dyn Fn(&str, Option<u32>, &mut Vec<(u32, u8)>) + 'a;
+
+/// The clues of recent values, and the ids of field names, for the
+/// prefilter `owner`. A value is kept the second time it is seen, so the
+/// nearly unique ones (ids, times, addresses) cost no memory.
+#[derive(Default)]
+struct ValueClues {
+    owner: u64,
+    /// By hash of field and value.
+    kept: FxHashMap<u64, Kept>,
+    /// Hashes of values seen once.
+    seen_once: FxHashSet<u64>,
+    /// Field names as events spell them, and their ids (see
+    /// [`Prefilter::field_ids`]).
+    fields: FxHashMap<Box<str>, Option<u32>>,
+    scratch: Vec<(u32, u8)>,
+}
+
+struct Kept {
+    field: Option<u32>,
+    value: Box<str>,
+    clues: Box<[(u32, u8)]>,
+}
+
+impl ValueClues {
+    /// Keeps clues for the prefilter `id`, dropping another's.
+    fn serve(&mut self, id: u64) {
+        if self.owner != id {
+            self.owner = id;
+            self.kept.clear();
+            self.seen_once.clear();
+            self.fields.clear();
+        }
+    }
+
+    /// The id of the field `name` in `ids` (by its normal form).
+    fn field_id(&mut self, name: &str, ids: &HashMap<String, u32>) -> Option<u32> {
+        if let Some(id) = self.fields.get(name) {
+            return *id;
+        }
+        let mut norm = String::new();
+        normalise(name, &mut norm);
+        let id = ids.get(norm.as_str()).copied();
+        if self.fields.len() >= CACHED_VALUES {
+            self.fields.clear();
+        }
+        self.fields.insert(name.into(), id);
+        id
+    }
+
+    /// Calls `mark` with each clue of the value `s` of `field`, worked out
+    /// by `scan` unless kept.
+    fn clues(
+        &mut self,
+        s: &str,
+        field: Option<u32>,
+        mark: &mut dyn FnMut(u32, u8),
+        scan: &Scan<'_>,
+    ) {
+        let hash = (s.len() <= CACHED_VALUE_MAX).then(|| {
+            use std::hash::{BuildHasher, Hash, Hasher};
+            let mut h = rustc_hash::FxBuildHasher.build_hasher();
+            field.hash(&mut h);
+            s.hash(&mut h);
+            h.finish()
+        });
+        if let Some(h) = hash
+            && let Some(k) = self.kept.get(&h)
+            && k.field == field
+            && *k.value == *s
+        {
+            for &(r, c) in k.clues.iter() {
+                mark(r, c);
+            }
+            return;
+        }
+        scan(s, field, &mut self.scratch);
+        for &(r, c) in &self.scratch {
+            mark(r, c);
+        }
+        let Some(h) = hash else {
+            return;
+        };
+        if self.seen_once.remove(&h) {
+            if self.kept.len() >= CACHED_VALUES {
+                self.kept.clear();
+            }
+            self.kept.insert(
+                h,
+                Kept {
+                    field,
+                    value: s.into(),
+                    clues: self.scratch.as_slice().into(),
+                },
+            );
+        } else {
+            if self.seen_once.len() >= CACHED_VALUES {
+                self.seen_once.clear();
+            }
+            self.seen_once.insert(h);
+        }
     }
 }
 
@@ -793,6 +943,42 @@ mod tests {
                 assert!(c.contains(&(n as u32)));
             }
         }
+    }
+
+    #[test]
+    fn kept_values_give_the_clues_of_their_own_field() {
+        let rules: Vec<CompiledRule> = [
+            "title: image\nlogsource: {product: windows}\ndetection:\n  sel:\n    Image|endswith: '\\cmd.exe'\n  condition: sel\n",
+            "title: keyword\nlogsource: {product: windows}\ndetection:\n  keywords:\n    - 'mimikatz'\n  condition: keywords\n",
+        ]
+        .iter()
+        .map(|y| compile(y))
+        .collect();
+        let p = Prefilter::build(&rules);
+        let event = |field: &str, value: &str| {
+            let mut ev = Event::new(Vec::new());
+            ev.fields.push(field, value);
+            ev
+        };
+        let image = event("Image", "C:\\Windows\\cmd.exe");
+        let parent = event("ParentImage", "C:\\Windows\\cmd.exe");
+        let keyword = event("Comment", "ran mimikatz");
+        let unscoped = event("Comment", "C:\\Windows\\cmd.exe");
+        // Seen once, twice (then kept), and again from what was kept, in
+        // turns: each field gives its own clues every time.
+        for _ in 0..4 {
+            assert_eq!(p.candidates(&image, &|_| true), vec![0]);
+            assert!(p.candidates(&parent, &|_| true).is_empty());
+            assert_eq!(p.candidates(&keyword, &|_| true), vec![1]);
+            assert!(p.candidates(&unscoped, &|_| true).is_empty());
+        }
+        // Another prefilter on the same thread does not see these clues.
+        let other = Prefilter::build(&rules[1..]);
+        for _ in 0..3 {
+            assert!(other.candidates(&image, &|_| true).is_empty());
+            assert_eq!(other.candidates(&keyword, &|_| true), vec![0]);
+        }
+        assert_eq!(p.candidates(&image, &|_| true), vec![0]);
     }
 
     #[test]
