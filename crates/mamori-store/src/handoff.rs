@@ -15,8 +15,10 @@
 //! Neither waits longer than [`WAIT`] at a time, nor for a follower that is
 //! far away: an indexer rebuilding the index from the start, or detection
 //! catching up after a stop, are not waited for, and detection then reads
-//! the store itself. So the handoff never holds more than [`KEEP`] batches,
-//! and neither follower can stop the other.
+//! the store itself. The handoff never holds more than [`KEEP`] batches,
+//! and only ones detection has yet to reach (in a quiet hour detection is
+//! ahead of the indexer's once-a-second passes and nothing is kept), so
+//! neither follower can stop the other or make it hold much memory.
 
 use mamori_event::Event;
 use std::collections::VecDeque;
@@ -156,6 +158,16 @@ impl Pass<'_> {
         let h = self.handoff;
         let deadline = Instant::now() + WAIT;
         let mut st = h.state();
+        if let Some((at, _)) = &mut st.reading {
+            *at = last + 1;
+        }
+        // Kept only for a taker that has yet to reach these events: one
+        // that is past them, or none, would never take them.
+        if st.taker.is_none_or(|(next, _)| next > last) {
+            drop(st);
+            h.changed.notify_all();
+            return;
+        }
         while st.batches.len() >= KEEP {
             let needed = match (st.taker, st.batches.front()) {
                 (Some((next, asked)), Some(oldest)) => {
@@ -175,9 +187,6 @@ impl Pass<'_> {
                 }
             }
         }
-        if let Some((at, _)) = &mut st.reading {
-            *at = last + 1;
-        }
         st.batches.push_back(Arc::new(batch));
         drop(st);
         h.changed.notify_all();
@@ -186,7 +195,12 @@ impl Pass<'_> {
 
 impl Drop for Pass<'_> {
     fn drop(&mut self) {
-        self.handoff.state().reading = None;
+        let mut st = self.handoff.state();
+        st.reading = None;
+        if let Some((next, _)) = st.taker {
+            st.drop_taken(next);
+        }
+        drop(st);
         self.handoff.changed.notify_all();
     }
 }
@@ -204,6 +218,8 @@ mod tests {
     #[test]
     fn the_batch_holding_the_next_event_is_taken_from_it_on() {
         let h = Handoff::new();
+        // The taker says where it is (no pass: it reads for itself).
+        assert!(h.take(0).is_none());
         let pass = h.begin(0, 100);
         pass.publish(batch(0, 10));
         pass.publish(batch(10, 10));
@@ -212,6 +228,26 @@ mod tests {
         assert_eq!(b[i].1.raw, b"e13");
         // The batch before is no longer kept.
         assert!(h.take(5).is_none());
+    }
+
+    #[test]
+    fn batches_no_taker_will_take_are_not_kept() {
+        let h = Handoff::new();
+        let pass = h.begin(0, 100);
+        pass.publish(batch(0, 10));
+        assert!(h.state().batches.is_empty(), "no taker");
+        drop(pass);
+        assert!(h.take(15).is_none());
+        let pass = h.begin(10, 100);
+        pass.publish(batch(10, 5));
+        assert!(h.state().batches.is_empty(), "the taker is past them");
+        pass.publish(batch(15, 10));
+        assert_eq!(h.state().batches.len(), 1, "the taker needs these");
+        drop(h.take(20));
+        drop(pass);
+        // The pass is over and the taker is past what is kept.
+        assert!(h.take(30).is_none());
+        assert!(h.state().batches.is_empty());
     }
 
     #[test]
@@ -249,6 +285,7 @@ mod tests {
     #[test]
     fn the_publisher_waits_while_the_taker_needs_the_oldest_batch() {
         let h = Arc::new(Handoff::new());
+        assert!(h.take(0).is_none());
         let pass = h.begin(0, 1000);
         for k in 0..KEEP as u64 {
             pass.publish(batch(k * 10, 10));
@@ -275,12 +312,14 @@ mod tests {
     #[test]
     fn a_taker_that_falls_behind_or_stops_asking_is_not_waited_for_long() {
         let h = Handoff::new();
+        assert!(h.take(50).is_none());
         let pass = h.begin(100, 1000);
         for k in 0..KEEP as u64 {
             pass.publish(batch(100 + k * 10, 10));
         }
         // Behind the oldest batch: it reads the store itself.
         assert!(h.take(50).is_none());
+        assert_eq!(h.state().batches.len(), KEEP);
         let t = Instant::now();
         pass.publish(batch(130, 10));
         assert!(t.elapsed() < WAIT / 2, "a taker behind is not waited for");
