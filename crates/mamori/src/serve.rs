@@ -307,10 +307,7 @@ async fn serve(cfg: Config, lang: Lang) -> Result<()> {
 
     // Indexer: follows the store, and hands what it decodes on to live
     // detection (so that each event is decoded once).
-    let handoff = cfg
-        .detect
-        .enabled
-        .then(|| Arc::new(mamori_store::handoff::Handoff::new()));
+    let handoff = cfg.detect.enabled.then(|| Arc::new(Handoff::new()));
     {
         let store = store.clone();
         let index = index.clone();
