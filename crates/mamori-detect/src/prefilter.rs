@@ -220,17 +220,11 @@ impl Prefilter {
             VALUE_CLUES.with_borrow_mut(|cache| {
                 cache.serve(self.id);
                 // The host stands in for several fields: it counts for all.
-                cache.clues(&ev.host, Some(ANY_FIELD), &mut mark, &|s, f, clues| {
-                    self.value_clues(s, f, clues)
-                });
+                cache.clues(self, &ev.host, Some(ANY_FIELD), &mut mark);
                 let mut buf = String::new();
                 for (name, v) in ev.fields.iter() {
                     let field = cache.field_id(name, &self.field_ids);
-                    visit_text(v, &mut buf, &mut |s| {
-                        cache.clues(s, field, &mut mark, &|s, f, clues| {
-                            self.value_clues(s, f, clues)
-                        })
-                    });
+                    visit_text(v, &mut buf, &mut |s| cache.clues(self, s, field, &mut mark));
                 }
             });
         }
@@ -315,12 +309,9 @@ thread_local! {
     static VALUE_CLUES: std::cell::RefCell<ValueClues> = std::cell::RefCell::default();
 }
 
-/// How a value's clues are worked out: `(value, field, into)`.
-type Scan<'a> = dyn Fn(&str, Option<u32>, &mut Vec<(u32, u8)>) + 'a;
-
 /// The clues of recent values, and the ids of field names, for the
 /// prefilter `owner`. A value is kept the second time it is seen, so the
-/// nearly unique ones (ids, times, addresses) cost no memory.
+/// nearly unique ones (ids, times, addresses) cost only a hash each.
 #[derive(Default)]
 struct ValueClues {
     owner: u64,
@@ -367,13 +358,13 @@ impl ValueClues {
     }
 
     /// Calls `mark` with each clue of the value `s` of `field`, worked out
-    /// by `scan` unless kept.
+    /// by `prefilter` unless kept.
     fn clues(
         &mut self,
+        prefilter: &Prefilter,
         s: &str,
         field: Option<u32>,
         mark: &mut dyn FnMut(u32, u8),
-        scan: &Scan<'_>,
     ) {
         let hash = (s.len() <= CACHED_VALUE_MAX).then(|| {
             use std::hash::{BuildHasher, Hash, Hasher};
@@ -392,7 +383,7 @@ impl ValueClues {
             }
             return;
         }
-        scan(s, field, &mut self.scratch);
+        prefilter.value_clues(s, field, &mut self.scratch);
         for &(r, c) in &self.scratch {
             mark(r, c);
         }

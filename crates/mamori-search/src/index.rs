@@ -615,11 +615,10 @@ fn word_term(word: &str, name: &str) -> String {
 /// handed to the tokenizer made spaces (which separate words anyway), so a
 /// name or value holding them stays whole.
 fn without_separators(s: &str) -> std::borrow::Cow<'_, str> {
-    // Both are single bytes, never part of a longer UTF-8 sequence.
-    if s.bytes()
-        .any(|b| b == VALUE_SEP as u8 || b == NAME_SEP as u8)
-    {
-        s.replace([VALUE_SEP, NAME_SEP], " ").into()
+    if memchr::memchr2(VALUE_SEP as u8, NAME_SEP as u8, s.as_bytes()).is_some() {
+        let mut out = String::with_capacity(s.len());
+        push_clean(&mut out, s);
+        out.into()
     } else {
         s.into()
     }
@@ -774,8 +773,8 @@ fn push_item(words: &mut String, name: &str, value: &str) {
 }
 
 /// Appends `s` to `out` with the characters that separate names and values
-/// in the text handed to the tokenizer made spaces (see
-/// [`without_separators`]).
+/// in the text handed to the tokenizer made spaces; what
+/// [`without_separators`] gives, written where it is wanted.
 fn push_clean(out: &mut String, s: &str) {
     let mut rest = s;
     // Both are single bytes, never part of a longer UTF-8 sequence, so
