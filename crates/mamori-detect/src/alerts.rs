@@ -13,6 +13,7 @@
 //! neither loses an alert nor raises one twice.
 
 use mamori_event::now_ns;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 use std::path::Path;
@@ -362,6 +363,12 @@ impl AlertStore {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db)?;
+        // Stable query plans: without this, SQLite compiles a cached
+        // statement again each time its parameters are bound anew (a
+        // plan that might suit the new values better), which made every
+        // alert lookup of live detection a fresh compile.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
             .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         Ok(AlertStore {
@@ -786,16 +793,17 @@ fn merge_repeats(hits: &[AlertHit], window_ns: i64) -> Vec<Repeats<'_>> {
 
 /// Adds repeats to the open alert of their rule and entity within the
 /// window, or raises a new one; true when raised.
+/// The open or acknowledged alert that a repeat updates.
+const FIND_REPEATED: &str = "SELECT id, count FROM alerts
+     WHERE rule_key = ?1 AND host = ?2 AND user = ?3 AND ip = ?4
+       AND status != 'closed' AND last_seen >= ?5 AND first_seen <= ?6
+     ORDER BY last_seen DESC LIMIT 1";
+
 fn record_repeats(tx: &Transaction<'_>, r: &Repeats<'_>, window_ns: i64) -> rusqlite::Result<bool> {
     let hit = r.first;
     let e = &hit.entities;
     let existing: Option<(i64, i64)> = tx
-        .prepare_cached(
-            "SELECT id, count FROM alerts
-             WHERE rule_key = ?1 AND host = ?2 AND user = ?3 AND ip = ?4
-               AND status != 'closed' AND last_seen >= ?5 AND first_seen <= ?6
-             ORDER BY last_seen DESC LIMIT 1",
-        )?
+        .prepare_cached(FIND_REPEATED)?
         .query_row(
             params![
                 hit.rule_key,
@@ -910,6 +918,27 @@ mod tests {
         assert_eq!(full.first_seen_ns, 0);
         assert_eq!(full.last_seen_ns, 10 * MIN);
         assert_eq!(full.tags, ["attack.t1110"]);
+    }
+
+    /// Live detection looks up the alert of each group of repeats in every
+    /// batch: the lookup is compiled once, not again at each new binding.
+    #[test]
+    fn the_repeat_lookup_is_compiled_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = AlertStore::open(&dir.path().join("alerts.db")).unwrap();
+        for i in 0..20 {
+            db.record(
+                &[hit("r1", &format!("pc{i}"), i * MIN, i as u64)],
+                60 * MIN,
+                &[],
+                &[],
+            )
+            .unwrap();
+        }
+        let conn = db.conn.lock().unwrap();
+        let lookup = conn.prepare_cached(FIND_REPEATED).unwrap();
+        assert_eq!(lookup.get_status(rusqlite::StatementStatus::Run), 20);
+        assert_eq!(lookup.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 
     #[test]
