@@ -43,9 +43,12 @@ if [ -n "${PERF_OUT:-}" ]; then
   perf record -q ${PERF_ARGS:-} -F 999 -p "$MPID" -o "$PERF_OUT" 2>/dev/null & PERFPID=$!
 fi
 "$GEN" --to "127.0.0.1:$MP" --kind windows-json --count "$COUNT" --connections "$CONNS" >/dev/null
+# One request per poll: the poller shares the two cores with mamori (the
+# daemon's run has none), so it is kept light.
 while :; do
-  D=$(metric mamori_detect_events_total); L=$(metric mamori_index_lag_events)
-  S=$(metric mamori_store_events)
+  read -r D S L < <(curl -fs "http://127.0.0.1:$HP/metrics" | awk '
+    $1=="mamori_detect_events_total" {d=$2} $1=="mamori_store_events" {s=$2}
+    $1=="mamori_index_lag_events" {l=$2} END {print d+0, s+0, (l=="" ? 1 : l)}')
   [ "${D:-0}" -ge "$COUNT" ] && [ "${S:-0}" -ge "$COUNT" ] && [ "${L:-1}" -eq 0 ] && break
   sleep 0.1
 done
