@@ -60,6 +60,15 @@ printf "mamori serve (received+stored+indexed+evaluated): wall %.2f s, cpu %.2f 
   "$WALL" "$CPU" "$(echo "$COUNT / $WALL" | bc -l)" "$(echo "$COUNT / $CPU" | bc -l)" "$((RSS / 1024))" \
   "$(metric mamori_detect_matches_total)" "$(metric mamori_alerts_raised_total)"
 grep -o 'Detection: .*' "$WORK/serve.log" || true
+# What was left for later: the index merges held back during the flood
+# (until the segment count has stayed the same for 3 s, at most 2 min).
+SEG0=$(metric mamori_index_segments); SEG=$SEG0; SAME=0
+for _ in $(seq 120); do
+  sleep 1; N=$(metric mamori_index_segments)
+  if [ "$N" = "$SEG" ]; then SAME=$((SAME + 1)); [ "$SAME" -ge 3 ] && break; else SAME=0; SEG=$N; fi
+done
+C2=$(cpu_secs "$MPID")
+printf "  then, merging the index: cpu %.2f s, segments %s -> %s\n" "$(echo "$C2 - $C1" | bc -l)" "$SEG0" "$SEG"
 kill -TERM "$MPID"; wait "$MPID" 2>/dev/null || true
 
 # --- rsigma daemon: evaluate only -----------------------------------------

@@ -21,9 +21,11 @@ use crate::tokenize::tokenize;
 use mamori_event::{Event, Value};
 use std::ops::Bound as TBound;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tantivy::collector::{Count, HistogramCollector, TopDocs};
+use tantivy::index::SegmentMeta;
+use tantivy::indexer::{LogMergePolicy, MergeCandidate, MergePolicy};
 use tantivy::query::{
     AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery,
     RegexPhraseQuery, RegexQuery, TermQuery,
@@ -36,6 +38,10 @@ use tantivy::{IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Te
 
 /// Indexing memory budget (all writer threads together).
 const WRITER_BUDGET: usize = 96 * 1024 * 1024;
+/// While merges are held back, they still run once there are this many
+/// segments, so that a flood that lasts does not leave search with
+/// hundreds of small segments to read.
+const MAX_HELD_SEGMENTS: usize = 64;
 /// Names the index's file layout inside its schema, so that an index
 /// written in another layout is found to be of another version (and
 /// rebuilt) rather than misread. Its term dictionaries are sorted tables
@@ -123,6 +129,8 @@ pub struct Bucket {
 pub struct IndexStats {
     /// Documents (events) searchable.
     pub docs: u64,
+    /// Segments of the index as committed (fewer after merges).
+    pub segments: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -145,6 +153,8 @@ struct Inner {
     /// or not). Any commit, whoever makes it, records this, so the payload
     /// always matches the documents it makes durable.
     added_upto: AtomicU64,
+    /// Whether segment merges are held back (see [`Index::hold_merges`]).
+    merges_held: Arc<AtomicBool>,
 }
 
 /// The search index; cheap to clone, shared between threads.
@@ -252,7 +262,12 @@ impl Index {
             }
             Err(e) => return Err(e.into()),
         };
-        Index::assemble(dir, index, Some(writer))
+        let merges_held = Arc::new(AtomicBool::new(false));
+        writer.set_merge_policy(Box::new(HeldMergePolicy {
+            inner: LogMergePolicy::default(),
+            held: merges_held.clone(),
+        }));
+        Index::assemble(dir, index, Some(writer), merges_held)
     }
 
     /// Opens the index for searching only (while `mamori serve` writes it).
@@ -262,13 +277,14 @@ impl Index {
             return Err(SearchError::OtherVersion(dir.to_owned()));
         }
         register_tokenizers(&index);
-        Index::assemble(dir, index, None)
+        Index::assemble(dir, index, None, Arc::default())
     }
 
     fn assemble(
         dir: &Path,
         index: tantivy::Index,
         writer: Option<IndexWriter>,
+        merges_held: Arc<AtomicBool>,
     ) -> Result<Index, SearchError> {
         let reader = index
             .reader_builder()
@@ -285,6 +301,7 @@ impl Index {
                 f,
                 indexed_upto: AtomicU64::new(upto),
                 added_upto: AtomicU64::new(upto),
+                merges_held,
             }),
         })
     }
@@ -337,6 +354,26 @@ impl Index {
         Ok(())
     }
 
+    /// Holds segment merges back (`true`) while a flood of events is
+    /// indexed, so that the cores go to indexing and detection; or lets
+    /// them run again (`false`), which starts the merges that are due at
+    /// once. Merges held back are done later, not saved: search reads more,
+    /// smaller segments meanwhile (at most [`MAX_HELD_SEGMENTS`] before
+    /// merges run anyway).
+    pub fn hold_merges(&self, hold: bool) -> Result<(), SearchError> {
+        let was = self.inner.merges_held.swap(hold, Ordering::AcqRel);
+        if was && !hold {
+            // Merges are considered at each commit.
+            self.commit(0)?;
+        }
+        Ok(())
+    }
+
+    /// Whether segment merges are held back.
+    pub fn merges_held(&self) -> bool {
+        self.inner.merges_held.load(Ordering::Acquire)
+    }
+
     /// Removes the events with sequence numbers below `seq` (after retention).
     pub fn delete_seq_below(&self, seq: u64) -> Result<(), SearchError> {
         let q = RangeQuery::new(
@@ -358,8 +395,16 @@ impl Index {
     /// Documents searchable now.
     pub fn stats(&self) -> IndexStats {
         let _ = self.reload_if_read_only();
+        let searcher = self.inner.reader.searcher();
+        // As committed now, merges included (the reader sees them at its
+        // next reload).
+        let segments = match self.inner.index.searchable_segment_metas() {
+            Ok(m) => m.len(),
+            Err(_) => searcher.segment_readers().len(),
+        };
         IndexStats {
-            docs: self.inner.reader.searcher().num_docs(),
+            docs: searcher.num_docs(),
+            segments: segments as u64,
         }
     }
 
@@ -796,6 +841,22 @@ fn ip_str(s: &str) -> Option<std::net::IpAddr> {
         return None;
     }
     s.parse().ok()
+}
+
+/// tantivy's log merge policy, held back on request.
+#[derive(Debug)]
+struct HeldMergePolicy {
+    inner: LogMergePolicy,
+    held: Arc<AtomicBool>,
+}
+
+impl MergePolicy for HeldMergePolicy {
+    fn compute_merge_candidates(&self, segments: &[SegmentMeta]) -> Vec<MergeCandidate> {
+        if self.held.load(Ordering::Acquire) && segments.len() < MAX_HELD_SEGMENTS {
+            return Vec::new();
+        }
+        self.inner.compute_merge_candidates(segments)
+    }
 }
 
 /// The tokenizer of the `words` field: [`tokenize`] per value, with a gap

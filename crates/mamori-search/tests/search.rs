@@ -168,6 +168,34 @@ fn commit_payload_survives_reopen_and_retention_deletes() {
     assert_eq!(i.stats().docs, 0);
 }
 
+/// Held merges wait; let go, the merges that are due run.
+#[test]
+fn merges_held_back_run_when_let_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let i = Index::open(dir.path()).unwrap();
+    i.hold_merges(true).unwrap();
+    assert!(i.merges_held());
+    // One small segment per commit: tantivy would merge eight of them.
+    for n in 0..12u64 {
+        i.add(n, &ev(n as i64, &[("user.name", s("yamada"))]))
+            .unwrap();
+        i.commit(n + 1).unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    i.commit(12).unwrap();
+    assert_eq!(i.stats().segments, 12, "none merged while held");
+    i.hold_merges(false).unwrap();
+    assert!(!i.merges_held());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while i.stats().segments >= 12 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        i.commit(12).unwrap();
+    }
+    assert!(i.stats().segments < 12, "merged once let go");
+    assert_eq!(i.stats().docs, 12);
+    assert_eq!(seqs(&i, "yamada").len(), 12);
+}
+
 /// Retention may commit while events are being indexed; that commit records
 /// those events as indexed, so a restart does not add them a second time.
 #[test]

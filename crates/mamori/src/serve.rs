@@ -72,6 +72,7 @@ struct ServeMetrics {
     store_paused: Gauge,
     index_lag: Gauge,
     index_docs: Gauge,
+    index_segments: Gauge,
     fsyncs: Gauge,
     fsync_seconds_sum: Gauge<f64, AtomicU64>,
     fsync_seconds_max: Gauge<f64, AtomicU64>,
@@ -87,6 +88,7 @@ impl ServeMetrics {
             store_paused: Gauge::default(),
             index_lag: Gauge::default(),
             index_docs: Gauge::default(),
+            index_segments: Gauge::default(),
             fsyncs: Gauge::default(),
             fsync_seconds_sum: Gauge::default(),
             fsync_seconds_max: Gauge::default(),
@@ -121,6 +123,11 @@ impl ServeMetrics {
             "mamori_index_docs",
             "Events in the search index",
             m.index_docs.clone(),
+        );
+        reg.register(
+            "mamori_index_segments",
+            "Segments a search reads (more while a flood holds merges back)",
+            m.index_segments.clone(),
         );
         reg.register(
             "mamori_store_fsyncs",
@@ -161,7 +168,9 @@ impl ServeMetrics {
         }
         let lag = s.next_seq.saturating_sub(index.indexed_upto());
         self.index_lag.set(lag as i64);
-        self.index_docs.set(index.stats().docs as i64);
+        let i = index.stats();
+        self.index_docs.set(i.docs as i64);
+        self.index_segments.set(i.segments as i64);
     }
 }
 
@@ -572,6 +581,13 @@ async fn follow_store(
     loop {
         let started = tokio::time::Instant::now();
         let upto = *committed.borrow_and_update();
+        // In a flood, merging segments waits until the index has caught up.
+        let flood = upto.saturating_sub(index.indexed_upto()) >= FLOOD_BACKLOG;
+        if flood != index.merges_held()
+            && let Err(e) = index.hold_merges(flood)
+        {
+            tracing::error!(error = %e, "cannot start the index's merges");
+        }
         if upto > index.indexed_upto() {
             let (s, i, stop) = (store.clone(), index.clone(), shutdown.clone());
             let h = handoff.clone();
@@ -604,6 +620,11 @@ async fn follow_store(
         }
     }
 }
+
+/// A pass with this many events to index (a second's worth at a rate well
+/// above the usual) means a flood: segment merges are held back until the
+/// index has caught up (see `Index::hold_merges`).
+const FLOOD_BACKLOG: u64 = 20_000;
 
 /// How long a stopping server goes on indexing its backlog.
 const FINAL_INDEX_BUDGET: Duration = Duration::from_secs(20);

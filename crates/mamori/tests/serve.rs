@@ -190,6 +190,14 @@ decoder = "yamaha-rtx"
         "{m}"
     );
     assert!(m.contains("mamori_index_lag_events"), "{m}");
+    // The 8 events searchable, in at least one segment.
+    assert!(m.lines().any(|l| l == "mamori_index_docs 8"), "{m}");
+    assert!(
+        m.lines()
+            .filter_map(|l| l.strip_prefix("mamori_index_segments "))
+            .any(|n| n.parse::<u64>().is_ok_and(|n| n >= 1)),
+        "{m}"
+    );
     assert!(m.trim_end().ends_with("# EOF"), "{m}");
     server.stop();
 }
