@@ -67,6 +67,19 @@ pub(crate) struct Prefilter {
     clues_of: Vec<u8>,
     /// Rules without a clue: evaluated for every event.
     always: Vec<u32>,
+    /// Where a value written only with [`NUMERIC`] characters (a number,
+    /// mostly) can hold a literal at all: the ids of the fields that have
+    /// such a literal scoped to them; `numeric_keywords` if a literal
+    /// looked for anywhere is one. Other numbers (record, process and
+    /// port numbers, nearly all different) need no scan.
+    numeric_fields: FxHashSet<u32>,
+    numeric_keywords: bool,
+}
+
+/// The characters numbers are written with.
+fn numeric(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.'))
 }
 
 /// A literal to look for, in a field or (`None`) in any.
@@ -184,6 +197,19 @@ impl Prefilter {
             let texts: Vec<&str> = anywhere.iter().map(|&p| all[p as usize]).collect();
             build_automaton(&texts).map(|a| (a, anywhere))
         };
+        let mut numeric_fields = FxHashSet::default();
+        let mut numeric_keywords = false;
+        for (p, text) in all.iter().enumerate() {
+            if numeric(text) {
+                for &(_, f, _) in &pattern_rules[p] {
+                    if f == ANY_FIELD {
+                        numeric_keywords = true;
+                    } else {
+                        numeric_fields.insert(f);
+                    }
+                }
+            }
+        }
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Prefilter {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -195,6 +221,22 @@ impl Prefilter {
             field_rules,
             clues_of,
             always,
+            numeric_fields,
+            numeric_keywords,
+        }
+    }
+
+    /// Whether the value `s` of `field` (as in [`Prefilter::value_clues`])
+    /// can hold any literal: not if it is written only with numeric
+    /// characters and no literal for its field is.
+    fn may_hold_literal(&self, s: &str, field: Option<u32>) -> bool {
+        if self.numeric_keywords || !numeric(s) {
+            return true;
+        }
+        match field {
+            None => false,
+            Some(ANY_FIELD) => !self.numeric_fields.is_empty(),
+            Some(id) => self.numeric_fields.contains(&id),
         }
     }
 
@@ -224,7 +266,11 @@ impl Prefilter {
                 let mut buf = String::new();
                 for (name, v) in ev.fields.iter() {
                     let field = cache.field_id(name, &self.field_ids);
-                    visit_text(v, &mut buf, &mut |s| cache.clues(self, s, field, &mut mark));
+                    visit_text(v, &mut buf, &mut |s| {
+                        if self.may_hold_literal(s, field) {
+                            cache.clues(self, s, field, &mut mark);
+                        }
+                    });
                 }
             });
         }
@@ -934,6 +980,44 @@ mod tests {
                 assert!(c.contains(&(n as u32)));
             }
         }
+    }
+
+    /// Numbers are scanned only where a rule looks for a number: in its
+    /// field, or (for a keyword) anywhere.
+    #[test]
+    fn numbers_are_scanned_where_a_rule_looks_for_one() {
+        let rules: Vec<CompiledRule> = [
+            "title: id\nlogsource: {product: windows}\ndetection:\n  sel:\n    EventID: 1102\n  condition: sel\n",
+            "title: port\nlogsource: {product: windows}\ndetection:\n  sel:\n    DestinationPort|endswith: '389'\n  condition: sel\n",
+        ]
+        .iter()
+        .map(|y| compile(y))
+        .collect();
+        let p = Prefilter::build(&rules);
+        assert!(!p.may_hold_literal("1102", None));
+        assert!(p.may_hold_literal("1102", p.field_ids.get("eventid").copied()));
+        assert!(p.may_hold_literal("1102", Some(ANY_FIELD)));
+        assert!(p.may_hold_literal("12ab", None), "not a number");
+        let event = |pairs: &[(&str, i64)]| {
+            let mut ev = Event::new(Vec::new());
+            for (k, v) in pairs {
+                ev.fields.push(*k, *v);
+            }
+            ev
+        };
+        let hits = |ev: &Event| p.candidates(ev, &|_| true);
+        assert_eq!(hits(&event(&[("EventID", 1102), ("ProcessId", 389)])), [0]);
+        assert_eq!(hits(&event(&[("DestinationPort", 3389)])), [1]);
+        assert!(hits(&event(&[("ProcessId", 1102), ("ThreadId", 3389)])).is_empty());
+        // A keyword that is a number makes every number worth a scan.
+        let with_keyword = Prefilter::build(&[compile(
+            "title: kw\nlogsource: {product: windows}\ndetection:\n  keywords:\n    - '4444'\n  condition: keywords\n",
+        )]);
+        assert!(with_keyword.may_hold_literal("14444", None));
+        assert_eq!(
+            with_keyword.candidates(&event(&[("ProcessId", 14444)]), &|_| true),
+            [0]
+        );
     }
 
     #[test]
