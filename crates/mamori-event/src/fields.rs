@@ -134,6 +134,10 @@ impl Fields {
     pub fn with_capacity(n: usize) -> Self {
         Fields(Vec::with_capacity(n))
     }
+    /// Makes room for at least `n` more fields.
+    pub fn reserve(&mut self, n: usize) {
+        self.0.reserve(n);
+    }
     /// The value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v)

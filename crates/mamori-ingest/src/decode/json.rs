@@ -24,6 +24,9 @@ pub fn decode_value(
 }
 
 fn decode_object(obj: &Map<'_>, ev: &mut Event, tz: &jiff::tz::TimeZone) {
+    // Roughly a field per name (and a few more, named the Sigma way): room
+    // made once instead of the list growing four or five times.
+    ev.fields.reserve(obj.len() + 8);
     if let Some(J::Object(e)) = obj.get("Event")
         && e.contains_key("System")
     {

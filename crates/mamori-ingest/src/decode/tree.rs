@@ -116,6 +116,10 @@ impl<'a> Object<'a> {
     pub(super) fn contains_key(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
+    /// How many names it holds.
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
     /// Names and values in order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (&str, &Json<'a>)> {
         self.0.iter().map(|(k, v)| (k.as_ref(), v))
