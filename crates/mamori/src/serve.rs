@@ -126,7 +126,7 @@ impl ServeMetrics {
         );
         reg.register(
             "mamori_index_segments",
-            "Segments a search reads (more while a flood holds merges back)",
+            "Segments of the search index (more while a flood holds merges back)",
             m.index_segments.clone(),
         );
         reg.register(
