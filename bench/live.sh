@@ -10,6 +10,9 @@
 #   RSIGMA=/tmp/peers/rsigma-0.23/bin/rsigma bench/live.sh 200000
 #   PERF_OUT=/tmp/serve.perf bench/live.sh   # also sample serve with `perf record`
 #   MAMORI_BIN=/tmp/mamori-before bench/live.sh   # another build of mamori
+#   THREADS=1 bench/live.sh   # also serve's CPU by thread name (threads that
+#                             # ended, such as tantivy's indexing workers, are
+#                             # only in the total)
 # (MAMORI_CORPORA defaults to ../shared/corpora.) Sends only to 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +41,10 @@ CONF
 MAMORI_LANG=en "$MAMORI_BIN" serve --config "$WORK/mamori.toml" >/dev/null 2>"$WORK/serve.log" &
 MPID=$!
 for _ in $(seq 600); do curl -fs "http://127.0.0.1:$HP/healthz" >/dev/null && break; sleep 0.1; done
+# CPU ticks by thread name (digits dropped), for THREADS=1.
+threads() { for t in /proc/"$MPID"/task/*; do
+  printf '%s|%s|%s\n' "$(tr -d '0-9' <"$t/comm")" "${t##*/}" "$(awk '{print $14+$15}' "$t/stat")"; done; }
+[ -z "${THREADS:-}" ] || threads >"$WORK/threads0"
 T0=$(date +%s.%N); C0=$(cpu_secs "$MPID")
 if [ -n "${PERF_OUT:-}" ]; then
   perf record -q ${PERF_ARGS:-} -F 999 -p "$MPID" -o "$PERF_OUT" 2>/dev/null & PERFPID=$!
@@ -53,6 +60,7 @@ while :; do
   sleep 0.1
 done
 T1=$(date +%s.%N); C1=$(cpu_secs "$MPID")
+[ -z "${THREADS:-}" ] || threads >"$WORK/threads1"
 if [ -n "${PERF_OUT:-}" ]; then kill -INT "$PERFPID"; wait "$PERFPID" || true; fi
 RSS=$(awk '/VmHWM/ {print $2}' "/proc/$MPID/status")
 WALL=$(echo "$T1 - $T0" | bc -l); CPU=$(echo "$C1 - $C0" | bc -l)
@@ -60,6 +68,13 @@ printf "mamori serve (received+stored+indexed+evaluated): wall %.2f s, cpu %.2f 
   "$WALL" "$CPU" "$(echo "$COUNT / $WALL" | bc -l)" "$(echo "$COUNT / $CPU" | bc -l)" "$((RSS / 1024))" \
   "$(metric mamori_detect_matches_total)" "$(metric mamori_alerts_raised_total)"
 grep -o 'Detection: .*' "$WORK/serve.log" || true
+if [ -n "${THREADS:-}" ]; then
+  awk -F'|' -v hz="$(getconf CLK_TCK)" -v total="$(echo "$C1 - $C0" | bc -l)" '
+    NR==FNR {before[$2]=$3; next}
+    {cpu[$1]+=($3-before[$2])/hz; sum+=($3-before[$2])/hz}
+    END {printf "  cpu by thread:"; for (n in cpu) if (cpu[n] >= 0.05) printf " %s %.1f s,", n, cpu[n];
+         printf " threads that ended %.1f s\n", total-sum}' "$WORK/threads0" "$WORK/threads1"
+fi
 # What was left for later: the index merges held back during the flood
 # (until the segment count has stayed the same for 3 s, at most 2 min).
 SEG0=$(metric mamori_index_segments); SEG=$SEG0; SAME=0
