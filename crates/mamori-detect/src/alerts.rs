@@ -791,14 +791,14 @@ fn merge_repeats(hits: &[AlertHit], window_ns: i64) -> Vec<Repeats<'_>> {
     merged
 }
 
-/// Adds repeats to the open alert of their rule and entity within the
-/// window, or raises a new one; true when raised.
 /// The open or acknowledged alert that a repeat updates.
 const FIND_REPEATED: &str = "SELECT id, count FROM alerts
      WHERE rule_key = ?1 AND host = ?2 AND user = ?3 AND ip = ?4
        AND status != 'closed' AND last_seen >= ?5 AND first_seen <= ?6
      ORDER BY last_seen DESC LIMIT 1";
 
+/// Adds repeats to the open alert of their rule and entity within the
+/// window, or raises a new one; true when raised.
 fn record_repeats(tx: &Transaction<'_>, r: &Repeats<'_>, window_ns: i64) -> rusqlite::Result<bool> {
     let hit = r.first;
     let e = &hit.entities;

@@ -17,7 +17,10 @@
 //! keywords, with a second, smaller automaton. Only the rules whose clue is
 //! found are evaluated, by rsigma. Each thread keeps the clues of values it
 //! has seen twice (log names, hosts, users, program paths recur in event
-//! after event), so a recurring value costs a hash instead of a scan.
+//! after event), so a recurring value costs a hash instead of a scan. A
+//! number is scanned only in a field where some literal is a number too
+//! (or anywhere, if a keyword is): record, process and port numbers, which
+//! rarely recur, are passed over.
 //! Fields are compared as rsigma reads them
 //! through [`SigmaEvent`]: ignoring ASCII case and spaces, under their
 //! aliases, and the host for any field. The prefilter can only add
@@ -67,8 +70,8 @@ pub(crate) struct Prefilter {
     clues_of: Vec<u8>,
     /// Rules without a clue: evaluated for every event.
     always: Vec<u32>,
-    /// Where a value written only with [`NUMERIC`] characters (a number,
-    /// mostly) can hold a literal at all: the ids of the fields that have
+    /// Where a value written only with the characters of numbers (see
+    /// [`numeric`]) can hold a literal at all: the ids of the fields that have
     /// such a literal scoped to them; `numeric_keywords` if a literal
     /// looked for anywhere is one. Other numbers (record, process and
     /// port numbers, nearly all different) need no scan.
