@@ -108,7 +108,7 @@ fn top_level_scalar(text: &str, key: &str) -> Option<String> {
 /// Each rule is compiled by rsigma and evaluated by rsigma. What mamori adds
 /// is the choice of which rules to evaluate for an event: only those whose
 /// Sigma logsource the event satisfies, and of those only the ones whose
-/// necessary literals or fields a [`Prefilter`] finds in the event. rsigma's
+/// necessary literals or fields the prefilter finds in the event. rsigma's
 /// own `Engine` does the second with Aho-Corasick DFAs that took 122 MB for
 /// SigmaHQ's Windows rules; the prefilter's single contiguous NFA does it in
 /// a few MB, with fewer instructions per event (BENCHMARKS.md).
