@@ -43,3 +43,15 @@ fill_store() {
     [ "${S:-0}" -ge "$count" ] && [ "${L:-1}" -eq 0 ] && break; sleep 1
   done
 }
+
+# settle_merges: waits until the index's segment count has stayed the same
+# for 3 s (at most 2 min), for the merges that serve holds back while a
+# flood is indexed; sets SEG0 (the count before) and SEG (after).
+settle_merges() {
+  local n same=0
+  SEG0=$(metric mamori_index_segments); SEG=$SEG0
+  for _ in $(seq 120); do
+    sleep 1; n=$(metric mamori_index_segments)
+    if [ "$n" = "$SEG" ]; then same=$((same + 1)); [ "$same" -ge 3 ] && break; else same=0; SEG=$n; fi
+  done
+}

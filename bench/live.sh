@@ -75,13 +75,8 @@ if [ -n "${THREADS:-}" ]; then
     END {printf "  cpu by thread:"; for (n in cpu) if (cpu[n] >= 0.05) printf " %s %.1f s,", n, cpu[n];
          printf " threads that ended %.1f s\n", total-sum}' "$WORK/threads0" "$WORK/threads1"
 fi
-# What was left for later: the index merges held back during the flood
-# (until the segment count has stayed the same for 3 s, at most 2 min).
-SEG0=$(metric mamori_index_segments); SEG=$SEG0; SAME=0
-for _ in $(seq 120); do
-  sleep 1; N=$(metric mamori_index_segments)
-  if [ "$N" = "$SEG" ]; then SAME=$((SAME + 1)); [ "$SAME" -ge 3 ] && break; else SAME=0; SEG=$N; fi
-done
+# What was left for later: the index merges held back during the flood.
+settle_merges
 C2=$(cpu_secs "$MPID")
 printf "  then, merging the index: cpu %.2f s, segments %s -> %s\n" "$(echo "$C2 - $C1" | bc -l)" "$SEG0" "$SEG"
 kill -TERM "$MPID"; wait "$MPID" 2>/dev/null || true

@@ -14,6 +14,9 @@ WORK=${KEEP:-$(mktemp -d)}
 . bench/lib.sh
 start_mamori "$WORK"
 fill_store "$COUNT"
+# Searches are timed once the merges held back during the fill have run.
+settle_merges
+echo "index segments: $SEG0 after the fill, $SEG once merged"
 TOKEN=$(target/release/mamori token add --api "bench-$$" --config "$WORK/mamori.toml" 2>/dev/null)
 echo "events: $(metric mamori_store_events), index docs: $(metric mamori_index_docs)"
 time_query() {
