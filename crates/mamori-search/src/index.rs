@@ -129,8 +129,6 @@ pub struct Bucket {
 pub struct IndexStats {
     /// Documents (events) searchable.
     pub docs: u64,
-    /// Segments of the index as committed (fewer after merges).
-    pub segments: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -395,16 +393,17 @@ impl Index {
     /// Documents searchable now.
     pub fn stats(&self) -> IndexStats {
         let _ = self.reload_if_read_only();
-        let searcher = self.inner.reader.searcher();
-        // As committed now, merges included (the reader sees them at its
-        // next reload).
-        let segments = match self.inner.index.searchable_segment_metas() {
-            Ok(m) => m.len(),
-            Err(_) => searcher.segment_readers().len(),
-        };
         IndexStats {
-            docs: searcher.num_docs(),
-            segments: segments as u64,
+            docs: self.inner.reader.searcher().num_docs(),
+        }
+    }
+
+    /// Segments of the index as committed, merges included (the reader
+    /// sees them at its next reload). Reads the index's metadata file.
+    pub fn segments(&self) -> u64 {
+        match self.inner.index.searchable_segment_metas() {
+            Ok(m) => m.len() as u64,
+            Err(_) => self.inner.reader.searcher().segment_readers().len() as u64,
         }
     }
 

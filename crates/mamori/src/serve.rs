@@ -168,9 +168,8 @@ impl ServeMetrics {
         }
         let lag = s.next_seq.saturating_sub(index.indexed_upto());
         self.index_lag.set(lag as i64);
-        let i = index.stats();
-        self.index_docs.set(i.docs as i64);
-        self.index_segments.set(i.segments as i64);
+        self.index_docs.set(index.stats().docs as i64);
+        self.index_segments.set(index.segments() as i64);
     }
 }
 
@@ -582,11 +581,13 @@ async fn follow_store(
         let started = tokio::time::Instant::now();
         let upto = *committed.borrow_and_update();
         // In a flood, merging segments waits until the index has caught up.
+        // Letting them go commits, so off the async threads.
         let flood = upto.saturating_sub(index.indexed_upto()) >= FLOOD_BACKLOG;
-        if flood != index.merges_held()
-            && let Err(e) = index.hold_merges(flood)
-        {
-            tracing::error!(error = %e, "cannot start the index's merges");
+        if flood != index.merges_held() {
+            let i = index.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || i.hold_merges(flood)).await {
+                tracing::error!(error = %e, "cannot start the index's merges");
+            }
         }
         if upto > index.indexed_upto() {
             let (s, i, stop) = (store.clone(), index.clone(), shutdown.clone());
