@@ -566,10 +566,12 @@ fn announce(lang: Lang, what: &str, addr: std::io::Result<std::net::SocketAddr>)
 }
 
 /// Indexes what the store holds beyond the index, then keeps following it.
-/// A pass ends with a commit; passes start at most once a second, and the
-/// next one at once after a pass that took longer (a backlog). On shutdown
-/// it makes one last pass of at most [`FINAL_INDEX_BUDGET`]; what is left
-/// is indexed at the next start.
+/// A pass ends with a commit. A pass starts as soon as events arrive after
+/// a quiet second; while events keep coming, a pass starts once a second,
+/// or at once when [`PASS_BACKLOG`] events wait (a flood), so that the
+/// indexer never idles while there is work and a steady trickle makes one
+/// commit a second. On shutdown it makes one last pass of at most
+/// [`FINAL_INDEX_BUDGET`]; what is left is indexed at the next start.
 async fn follow_store(
     store: Store,
     index: Index,
@@ -580,28 +582,30 @@ async fn follow_store(
     loop {
         let started = tokio::time::Instant::now();
         let upto = *committed.borrow_and_update();
-        // In a flood, merging segments waits until the index has caught up.
-        // Letting them go commits, so off the async threads.
-        let flood = upto.saturating_sub(index.indexed_upto()) >= FLOOD_BACKLOG;
-        if flood != index.merges_held() {
-            let i = index.clone();
-            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || i.hold_merges(flood)).await {
-                tracing::error!(error = %e, "cannot start the index's merges");
-            }
-        }
+        hold_merges_in_flood(&index, upto).await;
+        let mut failed = false;
         if upto > index.indexed_upto() {
             let (s, i, stop) = (store.clone(), index.clone(), shutdown.clone());
             let h = handoff.clone();
-            match tokio::task::spawn_blocking(move || {
+            failed = match tokio::task::spawn_blocking(move || {
                 crate::commands::index_range(&s, &i, upto, h.as_deref(), &|| stop.is_cancelled())
             })
             .await
             {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "indexing failed; retrying"),
-                Err(e) => tracing::error!(error = %e, "indexing task failed"),
-            }
+                Ok(Ok(_)) => false,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "indexing failed; retrying");
+                    true
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "indexing task failed");
+                    true
+                }
+            };
         }
+        // Caught up: merges held back run now, not at the next event.
+        let stored = *committed.borrow();
+        hold_merges_in_flood(&index, stored).await;
         tokio::select! {
             _ = shutdown.cancelled() => {
                 // One last pass so that what was stored is searchable.
@@ -617,10 +621,59 @@ async fn follow_store(
                 }
                 return;
             }
-            _ = tokio::time::sleep_until(started + Duration::from_secs(1)) => {}
+            _ = next_pass(&mut committed, index.indexed_upto(), started, failed) => {}
         }
     }
 }
+
+/// In a flood (the store [`FLOOD_BACKLOG`] or more events ahead of the
+/// index at `upto`), merging segments waits until the index has caught up.
+/// Letting them go commits, so off the async threads.
+async fn hold_merges_in_flood(index: &Index, upto: u64) {
+    let flood = upto.saturating_sub(index.indexed_upto()) >= FLOOD_BACKLOG;
+    if flood != index.merges_held() {
+        let i = index.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || i.hold_merges(flood)).await {
+            tracing::error!(error = %e, "cannot start the index's merges");
+        }
+    }
+}
+
+/// Waits until the next indexing pass is due (see [`follow_store`]), the
+/// index holding the events below `indexed`: some events wait and a second has passed since the last pass started, or
+/// [`PASS_BACKLOG`] events wait and the last pass did not fail (a failing
+/// pass is retried once a second).
+async fn next_pass(
+    committed: &mut tokio::sync::watch::Receiver<u64>,
+    indexed: u64,
+    last_started: tokio::time::Instant,
+    failed: bool,
+) {
+    let due = last_started + PASS_INTERVAL;
+    loop {
+        let backlog = committed.borrow_and_update().saturating_sub(indexed);
+        let now = tokio::time::Instant::now();
+        if (backlog > 0 && now >= due) || (backlog >= PASS_BACKLOG && !failed) {
+            return;
+        }
+        if backlog > 0 {
+            tokio::select! {
+                _ = committed.changed() => {}
+                _ = tokio::time::sleep_until(due) => {}
+            }
+        } else if committed.changed().await.is_err() {
+            // The store is gone (shutting down): wait for the stop.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The least time between the starts of two indexing passes while events
+/// keep coming.
+const PASS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Events waiting that start an indexing pass at once.
+const PASS_BACKLOG: u64 = 8_192;
 
 /// A pass with this many events to index (a second's worth at a rate well
 /// above the usual) means a flood: segment merges are held back until the
@@ -675,5 +728,53 @@ impl StopSignal {
         {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::{Instant, timeout};
+
+    /// Whether `next_pass` returns within `within`.
+    async fn due(
+        committed: &mut tokio::sync::watch::Receiver<u64>,
+        indexed: u64,
+        last_started: Instant,
+        failed: bool,
+        within: Duration,
+    ) -> bool {
+        timeout(within, next_pass(committed, indexed, last_started, failed))
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn indexing_passes_start_when_work_waits() {
+        let soon = Duration::from_millis(300);
+        let (tx, mut rx) = tokio::sync::watch::channel(100u64);
+        let long_ago = Instant::now() - 2 * PASS_INTERVAL;
+        // Nothing to index: no pass, however long ago the last one was.
+        assert!(!due(&mut rx, 100, long_ago, false, soon).await);
+        // Events after a quiet second: at once.
+        tx.send_replace(101);
+        assert!(due(&mut rx, 100, long_ago, false, soon).await);
+        // A trickle right after a pass: once a second has passed.
+        let just_now = Instant::now();
+        assert!(!due(&mut rx, 100, just_now, false, soon).await);
+        assert!(due(&mut rx, 100, just_now, false, 2 * PASS_INTERVAL).await);
+        assert!(just_now.elapsed() >= PASS_INTERVAL);
+        // A flood: at once, unless the last pass failed.
+        tx.send_replace(100 + PASS_BACKLOG);
+        let just_now = Instant::now();
+        assert!(due(&mut rx, 100, just_now, false, soon).await);
+        assert!(!due(&mut rx, 100, just_now, true, soon).await);
+        // Events that come while it waits start the pass.
+        tx.send_replace(100);
+        let waiting = tokio::spawn(async move { next_pass(&mut rx, 100, long_ago, false).await });
+        tokio::time::sleep(soon).await;
+        assert!(!waiting.is_finished());
+        tx.send_replace(200);
+        assert!(timeout(soon, waiting).await.is_ok());
     }
 }
