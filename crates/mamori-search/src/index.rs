@@ -596,26 +596,30 @@ fn num_key(v: f64) -> String {
 
 /// Appends [`num_key`] of `v` to `out`.
 fn push_num_key(out: &mut String, v: f64) {
-    use std::fmt::Write;
     let b = v.to_bits();
     let k = if b >> 63 == 1 { !b } else { b | (1 << 63) };
-    let start = out.len();
-    let _ = write!(out, "{k:016x}");
-    // The top bit is set or the number is negative, so the key never
-    // trims away entirely.
-    let keep = start + out[start..].trim_end_matches('0').len();
-    out.truncate(keep);
+    // For numbers the top bit is set or the number is negative, so the key
+    // never trims away entirely (only one NaN's would).
+    let digits = 16 - (k.trailing_zeros() as usize / 4).min(16);
+    push_hex(out, u128::from(k) >> (4 * (16 - digits)), digits);
+}
+
+/// Appends the lowest `digits` hex digits of `v` (lower case) to `out`.
+fn push_hex(out: &mut String, v: u128, digits: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..digits).rev() {
+        out.push(char::from(HEX[((v >> (4 * i)) & 0xf) as usize]));
+    }
 }
 
 /// Appends the sortable key of `ip` to `out`: its bits as an IPv6 address
 /// (IPv4 mapped), in 32 hex digits.
 fn push_ip_key(out: &mut String, ip: std::net::IpAddr) {
-    use std::fmt::Write;
     let v = match ip {
         std::net::IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
         std::net::IpAddr::V6(a) => u128::from(a),
     };
-    let _ = write!(out, "{v:032x}");
+    push_hex(out, v, 32);
 }
 
 fn numeric_str(s: &str) -> Option<f64> {
@@ -730,7 +734,7 @@ impl DocBuilder {
             Value::Int(i) => {
                 self.number(*i as f64);
                 if i.unsigned_abs() < 1_000_000 {
-                    self.short_number(&i.to_string());
+                    self.short_number(small_int(*i, &mut [0; 8]));
                 }
             }
             Value::Float(f) => {
@@ -806,6 +810,25 @@ impl DocBuilder {
     fn item(&mut self, name: &str, s: &str) {
         push_item(&mut self.words, name, s);
     }
+}
+
+/// `i` (less than a million either way) in decimal, written in `buf`.
+fn small_int(i: i64, buf: &mut [u8; 8]) -> &str {
+    let mut n = i.unsigned_abs().min(999_999);
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    std::str::from_utf8(&buf[at..]).unwrap_or_default()
 }
 
 /// Appends `name NAME_SEP value VALUE_SEP` to the text of `words`.
@@ -896,16 +919,23 @@ impl tantivy::tokenizer::Tokenizer for ValuesTokenizer {
         let mut pos = 0usize;
         let tokens = &mut self.tokens;
         let suffix = &mut self.suffix;
-        for item in text.split(VALUE_SEP) {
-            let Some((name, value)) = item.split_once(NAME_SEP) else {
+        let mut rest = text;
+        while !rest.is_empty() {
+            // Both separators are single bytes, never inside a longer UTF-8
+            // sequence, so slicing at them keeps to character boundaries.
+            let end = memchr::memchr(VALUE_SEP as u8, rest.as_bytes()).unwrap_or(rest.len());
+            let item = &rest[..end];
+            rest = rest.get(end + 1..).unwrap_or("");
+            let Some(at) = memchr::memchr(NAME_SEP as u8, item.as_bytes()) else {
                 continue;
             };
-            suffix.clear();
-            suffix.push(WORD_END);
-            suffix.push_str(name);
+            let (name, value) = (&item[..at], &item[at + 1..]);
             if value.is_empty() {
                 continue;
             }
+            suffix.clear();
+            suffix.push(WORD_END);
+            suffix.push_str(name);
             let next = tokenize(value, pos, &mut |t, p| {
                 if n == tokens.len() {
                     tokens.push(Token::default());
@@ -1221,6 +1251,18 @@ mod tests {
         sorted.sort();
         assert_eq!(keys, sorted);
         assert_eq!(num_key(443.0), "c07bb", "whole numbers have short keys");
+        assert_eq!(
+            num_key(f64::from_bits(u64::MAX)),
+            "",
+            "all bits set: no digits"
+        );
+    }
+
+    #[test]
+    fn small_numbers_are_written_in_decimal() {
+        for i in [0, 7, -7, 10, 443, -3389, 999_999, -999_999] {
+            assert_eq!(small_int(i, &mut [0; 8]), i.to_string());
+        }
     }
 
     proptest::proptest! {
@@ -1230,6 +1272,20 @@ mod tests {
         fn number_keys_keep_the_order_of_numbers(a in proptest::num::f64::NORMAL | proptest::num::f64::ZERO, b in proptest::num::f64::NORMAL | proptest::num::f64::ZERO) {
             let (ka, kb) = (num_key(a), num_key(b));
             proptest::prop_assert_eq!(ka.cmp(&kb), a.total_cmp(&b));
+        }
+
+        /// The keys are the bits' hex digits (sign flipped), without the
+        /// trailing zeros: the terms of indexes already written.
+        #[test]
+        fn number_and_address_keys_are_their_hex_digits(v in proptest::num::f64::ANY, ip in proptest::num::u128::ANY) {
+            let b = v.to_bits();
+            let k = if b >> 63 == 1 { !b } else { b | (1 << 63) };
+            let hex = format!("{k:016x}");
+            let trimmed = hex.trim_end_matches('0');
+            proptest::prop_assert_eq!(num_key(v), trimmed);
+            let mut key = String::new();
+            push_ip_key(&mut key, std::net::IpAddr::V6(ip.into()));
+            proptest::prop_assert_eq!(key, format!("{ip:032x}"));
         }
     }
 }

@@ -55,7 +55,7 @@ fn class(c: char) -> Class {
 
 /// Calls `emit(token, position)` for each token of `text`, positions
 /// counting from `start`; returns the next free position.
-pub fn tokenize(text: &str, start: usize, emit: &mut dyn FnMut(&str, usize)) -> usize {
+pub fn tokenize<F: FnMut(&str, usize)>(text: &str, start: usize, emit: &mut F) -> usize {
     if text.is_ascii() {
         tokenize_ascii(text, start, emit)
     } else {
@@ -64,16 +64,30 @@ pub fn tokenize(text: &str, start: usize, emit: &mut dyn FnMut(&str, usize)) -> 
 }
 
 /// [`tokenize`] for ASCII text, the common case (Windows and device
-/// logs): words are runs of letters and digits, handed out as slices of
-/// `text` unless they need lower-casing.
-fn tokenize_ascii(text: &str, start: usize, emit: &mut dyn FnMut(&str, usize)) -> usize {
+/// logs): words are runs of letters and digits, found byte by byte and
+/// handed out as slices of `text` unless they need lower-casing.
+fn tokenize_ascii<F: FnMut(&str, usize)>(text: &str, start: usize, emit: &mut F) -> usize {
+    let bytes = text.as_bytes();
     let mut pos = start;
     let mut lower = String::new();
-    for word in text
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty() && w.len() <= MAX_TOKEN_BYTES)
-    {
-        if word.bytes().any(|b| b.is_ascii_uppercase()) {
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        let from = i;
+        let mut upper = false;
+        while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
+            upper |= bytes[i].is_ascii_uppercase();
+            i += 1;
+        }
+        if i - from > MAX_TOKEN_BYTES {
+            continue;
+        }
+        // ASCII throughout, so every byte is a character boundary.
+        let word = &text[from..i];
+        if upper {
             lower.clear();
             lower.push_str(word);
             lower.make_ascii_lowercase();
