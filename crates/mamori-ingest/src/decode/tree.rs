@@ -131,6 +131,15 @@ impl<'a> Object<'a> {
     /// of many names costs linear time.
     fn from_pairs(pairs: Vec<(Cow<'a, str>, Json<'a>)>) -> Object<'a> {
         const SMALL: usize = 64;
+        // The usual object names each field once: kept as it came.
+        if pairs.len() <= SMALL
+            && !pairs
+                .iter()
+                .enumerate()
+                .any(|(i, (k, _))| pairs[..i].iter().any(|(name, _)| name == k))
+        {
+            return Object(pairs);
+        }
         let mut out: Vec<(Cow<'a, str>, Json<'a>)> = Vec::with_capacity(pairs.len());
         if pairs.len() <= SMALL {
             for (k, v) in pairs {
@@ -231,7 +240,8 @@ impl<'de> Visitor<'de> for JsonVisitor {
         Ok(Json::Array(out))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1024));
+        // serde_json gives no size hint: room for a usual event's fields.
+        let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(32).min(1024));
         while let Some((Text(k), v)) = map.next_entry::<Text<'de>, Json<'de>>()? {
             pairs.push((k, v));
         }
