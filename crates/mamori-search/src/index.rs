@@ -642,7 +642,11 @@ const NAME_SEP: char = '\u{2}';
 /// before every character of a word, so the terms of one word, whatever
 /// its field, are one range of the dictionary.
 const WORD_END: char = '\0';
-const WORDS_TOKENIZER: &str = "mamori_words";
+/// The name of the `words` field's tokenizer, part of the index's schema.
+/// It changes whenever the words of a text change (a GUID became one word
+/// in `mamori_words_v2`), so that an index tokenized otherwise is found to
+/// be of another version and rebuilt.
+const WORDS_TOKENIZER: &str = "mamori_words_v2";
 /// Numbers of up to this many characters are also words.
 const SHORT_NUMBER: usize = 6;
 /// The field name under which numbers are words (see
@@ -1214,6 +1218,32 @@ mod tests {
         let mut b = Schema::builder();
         for (_, entry) in schema().0.fields() {
             if entry.name() != LAYOUT {
+                b.add_field(entry.clone());
+            }
+        }
+        tantivy::Index::create_in_dir(dir.path(), b.build()).unwrap();
+        assert!(matches!(
+            Index::open_read_only(dir.path()),
+            Err(SearchError::OtherVersion(_))
+        ));
+    }
+
+    #[test]
+    fn an_index_of_the_previous_words_is_of_another_version() {
+        // The same fields, its words cut by the tokenizer before GUIDs
+        // were words: a search for a GUID would miss what it holds.
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = Schema::builder();
+        for (_, entry) in schema().0.fields() {
+            if entry.name() == "words" {
+                let opts = TextOptions::default().set_indexing_options(
+                    TextFieldIndexing::default()
+                        .set_tokenizer("mamori_words")
+                        .set_fieldnorms(false)
+                        .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+                );
+                b.add_text_field("words", opts);
+            } else {
                 b.add_field(entry.clone());
             }
         }

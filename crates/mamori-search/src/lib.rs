@@ -5,8 +5,9 @@
 //! event's sequence number, and returns sequence numbers that the caller
 //! reads back from the store. The index records in its commit how far into
 //! the store it reaches ([`Index::indexed_upto`]), so after a crash indexing
-//! simply resumes from there. Text is cut by [`tokenize`]: words, and
-//! bigrams for Japanese, so `認証失敗` is found inside `VPN認証失敗しました`.
+//! simply resumes from there. Text is cut by [`tokenize`]: words (a GUID is
+//! one), and bigrams for Japanese, so `認証失敗` is found inside
+//! `VPN認証失敗しました`.
 //! [`parse_query`] reads the query language (words, `field:value`, phrases,
 //! AND/OR/NOT, IPs and CIDRs, numeric ranges, trailing `*`).
 //!

@@ -397,7 +397,12 @@ fn term(t: Term, pos: usize) -> Result<Query, QueryError> {
         return Ok(Query::Text(v));
     };
     let field = field.to_lowercase();
-    if t.quoted {
+    // A GUID in braces, as Windows writes it, is a value, not a range.
+    let braced_guid = v
+        .strip_prefix('{')
+        .and_then(|r| r.strip_suffix('}'))
+        .is_some_and(crate::tokenize::is_guid);
+    if t.quoted || braced_guid {
         return Ok(Query::Field(field, FieldValue::Text(v)));
     }
     let fv = if let Some(r) = v.strip_prefix(">=") {

@@ -5,7 +5,11 @@
 //! spaces between words, so runs of such characters are cut into
 //! overlapping pairs (bigrams): `認証失敗` → `認証 証失 失敗`. A query for
 //! `認証失敗` becomes the phrase of those pairs, which finds the word inside
-//! any longer run, without a dictionary. Everything else separates tokens.
+//! any longer run, without a dictionary. A GUID (`8-4-4-4-12` hex digits,
+//! as Windows writes process, logon and provider ids) is one word, hyphens
+//! and all: it is looked up whole, and as five words it would put five
+//! nearly unique terms into the index instead of one. Everything else
+//! separates tokens.
 
 /// Tokens longer than this (bytes) are not indexed.
 pub const MAX_TOKEN_BYTES: usize = 128;
@@ -76,6 +80,15 @@ fn tokenize_ascii<F: FnMut(&str, usize)>(text: &str, start: usize, emit: &mut F)
             i += 1;
             continue;
         }
+        if let Some(n) = guid_len(&text[i..]) {
+            lower.clear();
+            lower.push_str(&text[i..i + n]);
+            lower.make_ascii_lowercase();
+            emit(&lower, pos);
+            pos += 1;
+            i += n;
+            continue;
+        }
         let from = i;
         let mut upper = false;
         while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
@@ -98,6 +111,32 @@ fn tokenize_ascii<F: FnMut(&str, usize)>(text: &str, start: usize, emit: &mut F)
         pos += 1;
     }
     pos
+}
+
+/// The length of the GUID (`8-4-4-4-12` hex digits) `rest` starts with,
+/// if it does and no letter or digit follows it.
+fn guid_len(rest: &str) -> Option<usize> {
+    const LEN: usize = 36;
+    let head = rest.as_bytes().get(..LEN)?;
+    let shaped = head.iter().enumerate().all(|(i, &b)| {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            b == b'-'
+        } else {
+            b.is_ascii_hexdigit()
+        }
+    });
+    if !shaped {
+        return None;
+    }
+    match rest[LEN..].chars().next() {
+        Some(c) if class(fold(c)) == Class::Word => None,
+        _ => Some(LEN),
+    }
+}
+
+/// Whether `s` is a GUID (`8-4-4-4-12` hex digits) and nothing else.
+pub(crate) fn is_guid(s: &str) -> bool {
+    guid_len(s) == Some(s.len())
 }
 
 /// [`tokenize`] for any text.
@@ -130,11 +169,24 @@ fn tokenize_any(text: &str, start: usize, emit: &mut dyn FnMut(&str, usize)) -> 
         *prev = None;
         *run = 0;
     };
-    for c in text.chars() {
+    // Where a GUID taken whole ends.
+    let mut skip_to = 0;
+    for (at, c) in text.char_indices() {
+        if at < skip_to {
+            continue;
+        }
         let c = fold(c);
         match class(c) {
             Class::Word => {
                 end_cjk(&mut prev_cjk, &mut cjk_run, &mut pos, emit);
+                if word.is_empty()
+                    && let Some(n) = guid_len(&text[at..])
+                {
+                    emit(&text[at..at + n].to_ascii_lowercase(), pos);
+                    pos += 1;
+                    skip_to = at + n;
+                    continue;
+                }
                 for l in c.to_lowercase() {
                     word.push(l);
                 }
@@ -188,6 +240,37 @@ mod tests {
     }
 
     #[test]
+    fn a_guid_is_one_word() {
+        let g = "{A98268C1-9C2E-5ACD-0000-0010396CAB00}";
+        assert_eq!(tokens(g), ["a98268c1-9c2e-5acd-0000-0010396cab00"]);
+        assert_eq!(
+            tokens(&format!("ParentProcessGuid={g} 認証")),
+            [
+                "parentprocessguid",
+                "a98268c1-9c2e-5acd-0000-0010396cab00",
+                "認証"
+            ]
+        );
+        assert_eq!(
+            tokens("失敗a98268c1-9c2e-5acd-0000-0010396cab00"),
+            ["失敗", "a98268c1-9c2e-5acd-0000-0010396cab00"]
+        );
+        // Not a GUID: a letter or digit around it, or the wrong shape.
+        assert_eq!(
+            tokens("xa98268c1-9c2e-5acd-0000-0010396cab00"),
+            ["xa98268c1", "9c2e", "5acd", "0000", "0010396cab00"]
+        );
+        assert_eq!(
+            tokens("a98268c1-9c2e-5acd-0000-0010396cab00f"),
+            ["a98268c1", "9c2e", "5acd", "0000", "0010396cab00f"]
+        );
+        assert_eq!(
+            tokens("a98268c1-9c2e-5acd-0000"),
+            ["a98268c1", "9c2e", "5acd", "0000"]
+        );
+    }
+
+    #[test]
     fn positions_are_consecutive() {
         let mut got = Vec::new();
         tokenize("接続 に 失敗しました", 5, &mut |t, p| {
@@ -207,8 +290,10 @@ mod tests {
         fn the_ascii_path_tokenizes_as_the_general_one(
             s in "[ -~]{0,300}",
             long in "[a-zA-Z0-9]{120,140}",
+            guid in "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+            around in "[ -~]{0,2}",
         ) {
-            for text in [s.clone(), format!("{s} {long} {s}")] {
+            for text in [s.clone(), format!("{s} {long} {s}"), format!("{s}{around}{guid}{around}{s}")] {
                 let mut fast = Vec::new();
                 let end_fast = tokenize_ascii(&text, 3, &mut |t, p| fast.push((t.to_owned(), p)));
                 let mut general = Vec::new();

@@ -305,3 +305,45 @@ mod any_field_name {
         }
     }
 }
+
+#[test]
+fn a_guid_is_found_whole_and_by_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::open(dir.path()).unwrap();
+    for (i, guid) in [
+        "{A98268C1-9C2E-5ACD-0000-0010396CAB00}",
+        "{A98268C1-1111-2222-3333-444455556666}",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let e = ev(
+            i as i64,
+            &[
+                ("ProcessGuid", s(guid)),
+                ("Image", s("C:\\Windows\\cmd.exe")),
+            ],
+        );
+        index.add(i as u64, &e).unwrap();
+    }
+    index.commit(2).unwrap();
+    assert_eq!(
+        seqs(
+            &index,
+            r#"ProcessGuid:"{A98268C1-9C2E-5ACD-0000-0010396CAB00}""#
+        ),
+        [0]
+    );
+    assert_eq!(seqs(&index, "a98268c1-9c2e-5acd-0000-0010396cab00"), [0]);
+    for q in [
+        "processguid:A98268C1-9C2E-5ACD-0000-0010396CAB00",
+        "ProcessGuid:{A98268C1-9C2E-5ACD-0000-0010396CAB00}",
+    ] {
+        assert_eq!(seqs(&index, q), [0], "{q}");
+    }
+    // A range in braces is still a range.
+    assert!(parse_query("port:{1 TO 1024}").is_ok());
+    assert!(parse_query("port:{1-1024}").is_err());
+    assert_eq!(seqs(&index, "processguid:a98268c1*"), [0, 1]);
+    assert_eq!(seqs(&index, r#""windows cmd exe""#), [0, 1]);
+}
