@@ -1093,7 +1093,7 @@ fn build(f: &Fields, q: &Query) -> Box<dyn TQuery> {
             }
         }
         Query::TextPrefix(p) => {
-            let mut toks = crate::tokenize::tokens(p);
+            let mut toks = crate::tokenize::prefix_tokens(p);
             let Some(last) = toks.pop() else {
                 return Box::new(EmptyQuery);
             };
@@ -1127,7 +1127,7 @@ fn build(f: &Fields, q: &Query) -> Box<dyn TQuery> {
             }
         }
         Query::Field(name, FieldValue::Prefix(p)) => {
-            let mut toks = crate::tokenize::tokens(p);
+            let mut toks = crate::tokenize::prefix_tokens(p);
             let Some(last) = toks.pop() else {
                 return Box::new(EmptyQuery);
             };

@@ -139,6 +139,27 @@ pub(crate) fn is_guid(s: &str) -> bool {
     guid_len(s) == Some(s.len())
 }
 
+/// The words of the text of a prefix query (`a98268c1-9c2e*`): as
+/// [`tokens`] gives them, except that the start of a GUID, up to a hyphen
+/// or past one, stays one word, since the GUID's own word starts with it.
+pub(crate) fn prefix_tokens(p: &str) -> Vec<String> {
+    let t = p.strip_prefix('{').unwrap_or(p);
+    let start_of_guid = t.len() < 36
+        && t.contains('-')
+        && t.bytes().enumerate().all(|(i, b)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        });
+    if start_of_guid {
+        vec![t.to_ascii_lowercase()]
+    } else {
+        tokens(p)
+    }
+}
+
 /// [`tokenize`] for any text.
 fn tokenize_any(text: &str, start: usize, emit: &mut dyn FnMut(&str, usize)) -> usize {
     let mut pos = start;

@@ -345,5 +345,8 @@ fn a_guid_is_found_whole_and_by_its_start() {
     assert!(parse_query("port:{1 TO 1024}").is_ok());
     assert!(parse_query("port:{1-1024}").is_err());
     assert_eq!(seqs(&index, "processguid:a98268c1*"), [0, 1]);
+    assert_eq!(seqs(&index, "processguid:a98268c1-*"), [0, 1]);
+    assert_eq!(seqs(&index, "processguid:A98268C1-9C2E*"), [0]);
+    assert_eq!(seqs(&index, "a98268c1-1111-22*"), [1]);
     assert_eq!(seqs(&index, r#""windows cmd exe""#), [0, 1]);
 }
