@@ -113,19 +113,22 @@ fn tokenize_ascii<F: FnMut(&str, usize)>(text: &str, start: usize, emit: &mut F)
     pos
 }
 
+/// Whether `b` may stand at `i` in a GUID: a hyphen between the groups of
+/// `8-4-4-4-12` hex digits, a hex digit elsewhere.
+fn in_guid(i: usize, b: u8) -> bool {
+    if matches!(i, 8 | 13 | 18 | 23) {
+        b == b'-'
+    } else {
+        b.is_ascii_hexdigit()
+    }
+}
+
 /// The length of the GUID (`8-4-4-4-12` hex digits) `rest` starts with,
 /// if it does and no letter or digit follows it.
 fn guid_len(rest: &str) -> Option<usize> {
     const LEN: usize = 36;
     let head = rest.as_bytes().get(..LEN)?;
-    let shaped = head.iter().enumerate().all(|(i, &b)| {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            b == b'-'
-        } else {
-            b.is_ascii_hexdigit()
-        }
-    });
-    if !shaped {
+    if !head.iter().enumerate().all(|(i, &b)| in_guid(i, b)) {
         return None;
     }
     match rest[LEN..].chars().next() {
@@ -144,15 +147,8 @@ pub(crate) fn is_guid(s: &str) -> bool {
 /// or past one, stays one word, since the GUID's own word starts with it.
 pub(crate) fn prefix_tokens(p: &str) -> Vec<String> {
     let t = p.strip_prefix('{').unwrap_or(p);
-    let start_of_guid = t.len() < 36
-        && t.contains('-')
-        && t.bytes().enumerate().all(|(i, b)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                b == b'-'
-            } else {
-                b.is_ascii_hexdigit()
-            }
-        });
+    let start_of_guid =
+        t.len() < 36 && t.contains('-') && t.bytes().enumerate().all(|(i, b)| in_guid(i, b));
     if start_of_guid {
         vec![t.to_ascii_lowercase()]
     } else {
