@@ -640,9 +640,10 @@ async fn hold_merges_in_flood(index: &Index, upto: u64) {
 }
 
 /// Waits until the next indexing pass is due (see [`follow_store`]), the
-/// index holding the events below `indexed`: some events wait and a second has passed since the last pass started, or
-/// [`PASS_BACKLOG`] events wait and the last pass did not fail (a failing
-/// pass is retried once a second).
+/// index holding the events below `indexed`: some events wait and a second
+/// has passed since the last pass started, or [`PASS_BACKLOG`] events wait
+/// and the last pass did not fail (a failing pass is retried once a
+/// second).
 async fn next_pass(
     committed: &mut tokio::sync::watch::Receiver<u64>,
     indexed: u64,
