@@ -886,6 +886,11 @@ mod tests {
         rsigma_eval::compile_rule(&c.rules[0]).unwrap()
     }
 
+    /// The rules of these YAML texts, one rule each.
+    fn compile_all(yamls: &[&str]) -> Vec<CompiledRule> {
+        yamls.iter().map(|y| compile(y)).collect()
+    }
+
     #[test]
     fn witnesses_follow_the_condition() {
         let r = compile(
@@ -962,14 +967,11 @@ mod tests {
 
     #[test]
     fn candidates_include_every_rule_that_matches() {
-        let rules: Vec<CompiledRule> = [
+        let rules = compile_all(&[
             "title: shadow\nlogsource: {product: windows}\ndetection:\n  sel:\n    CommandLine|contains: 'vssadmin'\n  condition: sel\n",
             "title: id\nlogsource: {product: windows}\ndetection:\n  sel:\n    EventID: 1102\n  condition: sel\n",
             "title: none\nlogsource: {product: windows}\ndetection:\n  sel:\n    CommandLine|contains: 'mimikatz'\n  condition: sel\n",
-        ]
-        .iter()
-        .map(|y| compile(y))
-        .collect();
+        ]);
         let p = Prefilter::build(&rules);
         let mut ev = Event::new(Vec::new());
         ev.fields.push("EventID", 1102i64);
@@ -989,13 +991,10 @@ mod tests {
     /// field, or (for a keyword) anywhere.
     #[test]
     fn numbers_are_scanned_where_a_rule_looks_for_one() {
-        let rules: Vec<CompiledRule> = [
+        let rules = compile_all(&[
             "title: id\nlogsource: {product: windows}\ndetection:\n  sel:\n    EventID: 1102\n  condition: sel\n",
             "title: port\nlogsource: {product: windows}\ndetection:\n  sel:\n    DestinationPort|endswith: '389'\n  condition: sel\n",
-        ]
-        .iter()
-        .map(|y| compile(y))
-        .collect();
+        ]);
         let p = Prefilter::build(&rules);
         assert!(!p.may_hold_literal("1102", None));
         assert!(p.may_hold_literal("1102", p.field_ids.get("eventid").copied()));
@@ -1025,13 +1024,10 @@ mod tests {
 
     #[test]
     fn kept_values_give_the_clues_of_their_own_field() {
-        let rules: Vec<CompiledRule> = [
+        let rules = compile_all(&[
             "title: image\nlogsource: {product: windows}\ndetection:\n  sel:\n    Image|endswith: '\\cmd.exe'\n  condition: sel\n",
             "title: keyword\nlogsource: {product: windows}\ndetection:\n  keywords:\n    - 'mimikatz'\n  condition: keywords\n",
-        ]
-        .iter()
-        .map(|y| compile(y))
-        .collect();
+        ]);
         let p = Prefilter::build(&rules);
         let event = |field: &str, value: &str| {
             let mut ev = Event::new(Vec::new());
