@@ -356,8 +356,7 @@ impl Index {
     /// indexed, so that the cores go to indexing and detection; or lets
     /// them run again (`false`), which starts the merges that are due at
     /// once. Merges held back are done later, not saved: search reads more,
-    /// smaller segments meanwhile (at most 64 before
-    /// merges run anyway).
+    /// smaller segments meanwhile (at most 64 before merges run anyway).
     pub fn hold_merges(&self, hold: bool) -> Result<(), SearchError> {
         let was = self.inner.merges_held.swap(hold, Ordering::AcqRel);
         if was && !hold {
