@@ -147,6 +147,16 @@ pub struct Pass<'a> {
 }
 
 impl Pass<'_> {
+    /// The pass now goes on up to `upto` (exclusive), where it was to end
+    /// before; a taker waiting for events there may wait for it again.
+    pub fn extend(&self, upto: u64) {
+        let h = self.handoff;
+        if let Some((_, end)) = &mut h.state().reading {
+            *end = (*end).max(upto);
+        }
+        h.changed.notify_all();
+    }
+
     /// Publishes a batch of decoded events (in sequence order, following
     /// what was published before in this pass). With [`KEEP`] batches kept,
     /// it first waits (up to [`WAIT`]) while the taker still needs the
@@ -263,6 +273,22 @@ mod tests {
         let _rebuild = h.begin(0, u64::MAX);
         assert!(h.take(MAX_LEAD + 1).is_none(), "too far behind");
         assert!(t.elapsed() < WAIT / 2);
+    }
+
+    #[test]
+    fn a_pass_that_goes_on_is_waited_for_past_its_first_end() {
+        let h = Arc::new(Handoff::new());
+        let pass = h.begin(0, 10);
+        assert!(h.take(10).is_none(), "past its end");
+        pass.extend(5);
+        assert!(h.take(10).is_none(), "an end is never moved back");
+        pass.extend(1000);
+        let h2 = h.clone();
+        let taker = std::thread::spawn(move || h2.take(100));
+        std::thread::sleep(Duration::from_millis(20));
+        pass.publish(batch(0, BATCH as u64));
+        let (b, i) = taker.join().unwrap().expect("waited for the pass");
+        assert_eq!(b[i].0, 100);
     }
 
     #[test]

@@ -49,14 +49,19 @@ fn open_index(cfg: &Config) -> Result<Index> {
 /// work, and returns early (after a commit) as soon as `stop()` says so.
 /// With a `handoff`, the decoded events are published to it in batches, for
 /// live detection to take instead of decoding them again.
+///
+/// With `follow`, the pass does not end at `upto` while enough events have
+/// been stored meanwhile (see [`Follow`]).
 pub fn index_range(
     store: &Store,
     index: &Index,
     upto: u64,
+    follow: Option<Follow>,
     handoff: Option<&Handoff>,
     stop: &dyn Fn() -> bool,
 ) -> Result<u64> {
     let from = index.indexed_upto();
+    let mut upto = upto;
     let pass = handoff.map(|h| h.begin(from, upto));
     let mut batch = Vec::new();
     let publish = |batch: &mut Vec<(u64, mamori_event::Event)>| {
@@ -71,7 +76,20 @@ pub fn index_range(
     for item in store.scan(from) {
         let (seq, ev) = item?;
         if seq >= upto {
-            break;
+            let stored = *store.committed_seq().borrow();
+            let waiting = stored.saturating_sub(seq);
+            match follow {
+                Some(f) if waiting >= f.more && !stop() => {
+                    if waiting >= f.flood {
+                        index.hold_merges(true)?;
+                    }
+                    upto = stored;
+                    if let Some(p) = &pass {
+                        p.extend(upto);
+                    }
+                }
+                _ => break,
+            }
         }
         index.add(seq, &ev)?;
         if pass.is_some() {
@@ -95,6 +113,20 @@ pub fn index_range(
     publish(&mut batch);
     index.commit(upto.max(from))?;
     Ok(n)
+}
+
+/// When an indexing pass goes on past its end (a flood) instead of ending
+/// with a commit: a flood is then indexed in one pass with a commit every
+/// [`INDEX_COMMIT_EVERY`], rather than a commit per pass. Each commit waits
+/// for all of the index's threads to write their segments, and makes
+/// segments that must be merged later.
+#[derive(Debug, Clone, Copy)]
+pub struct Follow {
+    /// The pass goes on while at least this many events wait beyond it.
+    pub more: u64,
+    /// With this many waiting, segment merges are held back too (see
+    /// `Index::hold_merges`); they are let go after the pass.
+    pub flood: u64,
 }
 
 /// The longest indexing work a crash can undo.
@@ -150,7 +182,7 @@ pub fn import(cfg: &Config, args: ImportArgs, lang: Lang) -> Result<()> {
     pb.finish_and_clear();
     store.shutdown()?;
     let upto = *store.committed_seq().borrow();
-    index_range(&store, &index, upto, None, &|| false)?;
+    index_range(&store, &index, upto, None, None, &|| false)?;
     for (path, reason) in &report.failed_files {
         eprintln!(
             "{}",
@@ -408,7 +440,7 @@ pub fn reindex(cfg: &Config, lang: Lang) -> Result<()> {
     let index = open_index(cfg)?;
     index.clear()?;
     let upto = *store.committed_seq().borrow();
-    let n = index_range(&store, &index, upto, None, &|| false)?;
+    let n = index_range(&store, &index, upto, None, None, &|| false)?;
     store.shutdown()?;
     println!(
         "{}",

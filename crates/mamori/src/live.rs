@@ -288,6 +288,61 @@ mod tests {
         v
     }
 
+    /// An indexing pass that follows a flood goes on to what was stored
+    /// while it ran, with one commit, and holds merges back; without
+    /// `follow` (or with too little waiting) it ends where it was to end.
+    #[test]
+    fn an_indexing_pass_follows_a_flood() {
+        use crate::commands::{Follow, index_range};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store"), StoreOptions::default()).unwrap();
+        store
+            .append_blocking(events(3000), Durability::Buffered)
+            .unwrap();
+        let index = mamori_search::Index::open(&dir.path().join("index")).unwrap();
+        let follow = |more, flood| Some(Follow { more, flood });
+
+        assert_eq!(
+            index_range(&store, &index, 1000, None, None, &|| false).unwrap(),
+            1000
+        );
+        assert_eq!(index.indexed_upto(), 1000);
+        let n = index_range(&store, &index, 2000, follow(1001, 5000), None, &|| false).unwrap();
+        assert_eq!(
+            (n, index.indexed_upto()),
+            (1000, 2000),
+            "1000 waiting: not enough"
+        );
+        assert!(!index.merges_held());
+
+        store
+            .append_blocking(events(3000), Durability::Buffered)
+            .unwrap();
+        let handoff = Handoff::new();
+        let n = index_range(
+            &store,
+            &index,
+            2500,
+            follow(500, 3500),
+            Some(&handoff),
+            &|| false,
+        )
+        .unwrap();
+        assert_eq!(
+            (n, index.indexed_upto()),
+            (4000, 6000),
+            "on to all that is stored"
+        );
+        assert!(
+            index.merges_held(),
+            "4000 waiting at its first end: a flood"
+        );
+        let q = mamori_search::parse_query("ws03").unwrap();
+        let found = index.search(&q, Default::default(), 0, 0).unwrap().total;
+        assert_eq!(found, 2 * (0..3000).filter(|i| i % 7 == 3).count() as u64);
+        store.shutdown().unwrap();
+    }
+
     /// Detection that takes what the indexer decoded (while the indexer
     /// runs beside it) evaluates every event once and raises the same
     /// alerts as detection reading the store itself.
@@ -320,7 +375,7 @@ mod tests {
         let handoff = Handoff::new();
         std::thread::scope(|s| {
             let indexer = s.spawn(|| {
-                crate::commands::index_range(&store, &index, upto, Some(&handoff), &|| false)
+                crate::commands::index_range(&store, &index, upto, None, Some(&handoff), &|| false)
             });
             detect_range(&store, Some(&handoff), &mut d, upto, 4096, &m2, &stop).unwrap();
             assert_eq!(indexer.join().unwrap().unwrap(), N);

@@ -570,7 +570,8 @@ fn announce(lang: Lang, what: &str, addr: std::io::Result<std::net::SocketAddr>)
 /// a quiet second; while events keep coming, a pass starts once a second,
 /// or at once when [`PASS_BACKLOG`] events wait (a flood), so that the
 /// indexer never idles while there is work and a steady trickle makes one
-/// commit a second. On shutdown it makes one last pass of at most
+/// commit a second. In a flood a pass goes on past its end (see
+/// [`FOLLOW`]), committing every `INDEX_COMMIT_EVERY`. On shutdown it makes one last pass of at most
 /// [`FINAL_INDEX_BUDGET`]; what is left is indexed at the next start.
 async fn follow_store(
     store: Store,
@@ -588,7 +589,9 @@ async fn follow_store(
             let (s, i, stop) = (store.clone(), index.clone(), shutdown.clone());
             let h = handoff.clone();
             failed = match tokio::task::spawn_blocking(move || {
-                crate::commands::index_range(&s, &i, upto, h.as_deref(), &|| stop.is_cancelled())
+                crate::commands::index_range(&s, &i, upto, Some(FOLLOW), h.as_deref(), &|| {
+                    stop.is_cancelled()
+                })
             })
             .await
             {
@@ -613,7 +616,7 @@ async fn follow_store(
                 let (s, i) = (store.clone(), index.clone());
                 let deadline = std::time::Instant::now() + FINAL_INDEX_BUDGET;
                 let r = tokio::task::spawn_blocking(move || {
-                    crate::commands::index_range(&s, &i, upto, None, &|| std::time::Instant::now() > deadline)
+                    crate::commands::index_range(&s, &i, upto, None, None, &|| std::time::Instant::now() > deadline)
                 })
                 .await;
                 if let Ok(Err(e)) = r {
@@ -680,6 +683,13 @@ const PASS_BACKLOG: u64 = 8_192;
 /// above the usual) means a flood: segment merges are held back until the
 /// index has caught up (see `Index::hold_merges`).
 const FLOOD_BACKLOG: u64 = 20_000;
+
+/// An indexing pass goes on past its end while a pass would start at once
+/// after it, holding merges back as a pass starting in a flood would.
+const FOLLOW: crate::commands::Follow = crate::commands::Follow {
+    more: PASS_BACKLOG,
+    flood: FLOOD_BACKLOG,
+};
 
 /// How long a stopping server goes on indexing its backlog.
 const FINAL_INDEX_BUDGET: Duration = Duration::from_secs(20);
