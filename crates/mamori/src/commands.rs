@@ -79,7 +79,8 @@ pub fn index_range(
             let stored = *store.committed_seq().borrow();
             let waiting = stored.saturating_sub(seq);
             match follow {
-                Some(f) if waiting >= f.more && !stop() => {
+                // `seq` itself must be stored (`waiting` at least 1).
+                Some(f) if waiting >= f.more.max(1) && !stop() => {
                     if waiting >= f.flood {
                         index.hold_merges(true)?;
                     }
@@ -115,11 +116,11 @@ pub fn index_range(
     Ok(n)
 }
 
-/// When an indexing pass goes on past its end (a flood) instead of ending
-/// with a commit: a flood is then indexed in one pass with a commit every
-/// [`INDEX_COMMIT_EVERY`], rather than a commit per pass. Each commit waits
-/// for all of the index's threads to write their segments, and makes
-/// segments that must be merged later.
+/// When an indexing pass goes on past its end instead of ending there with
+/// a commit. A flood is then indexed in one pass, with a commit every
+/// [`INDEX_COMMIT_EVERY`] rather than one per pass: each commit waits for
+/// all of the index's threads to write their segments, and leaves segments
+/// to merge later.
 #[derive(Debug, Clone, Copy)]
 pub struct Follow {
     /// The pass goes on while at least this many events wait beyond it.

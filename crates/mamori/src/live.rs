@@ -289,8 +289,8 @@ mod tests {
     }
 
     /// An indexing pass that follows a flood goes on to what was stored
-    /// while it ran, with one commit, and holds merges back; without
-    /// `follow` (or with too little waiting) it ends where it was to end.
+    /// while it ran and holds merges back; without `follow` (or with too
+    /// little waiting) it ends where it was to end.
     #[test]
     fn an_indexing_pass_follows_a_flood() {
         use crate::commands::{Follow, index_range};
@@ -335,7 +335,7 @@ mod tests {
         );
         assert!(
             index.merges_held(),
-            "4000 waiting at its first end: a flood"
+            "3500 waiting at its first end: a flood"
         );
         let q = mamori_search::parse_query("ws03").unwrap();
         let found = index.search(&q, Default::default(), 0, 0).unwrap().total;

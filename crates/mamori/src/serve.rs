@@ -571,8 +571,9 @@ fn announce(lang: Lang, what: &str, addr: std::io::Result<std::net::SocketAddr>)
 /// or at once when [`PASS_BACKLOG`] events wait (a flood), so that the
 /// indexer never idles while there is work and a steady trickle makes one
 /// commit a second. In a flood a pass goes on past its end (see
-/// [`FOLLOW`]), committing every `INDEX_COMMIT_EVERY`. On shutdown it makes one last pass of at most
-/// [`FINAL_INDEX_BUDGET`]; what is left is indexed at the next start.
+/// [`FOLLOW`]), committing every `INDEX_COMMIT_EVERY`. On shutdown it
+/// makes one last pass of at most [`FINAL_INDEX_BUDGET`]; what is left is
+/// indexed at the next start.
 async fn follow_store(
     store: Store,
     index: Index,
