@@ -65,11 +65,7 @@ fi
 start_mamori "$WORK"
 T0=$(date +%s.%N); C0=$(cpu_secs $MPID)
 "$GEN" --to 127.0.0.1:$MP --kind "$KIND" --count "$COUNT" --connections "$CONNS" >/dev/null
-while :; do
-  S=$(metric mamori_store_events); L=$(metric mamori_index_lag_events)
-  [ "${S:-0}" -ge "$COUNT" ] && [ "${L:-1}" -eq 0 ] && break
-  sleep 0.1
-done
+wait_for "$COUNT"
 T1=$(date +%s.%N); C1=$(cpu_secs $MPID)
 RSS=$(awk '/VmHWM/ {print $2}' /proc/$MPID/status)
 M_WALL=$(echo "$T1 - $T0" | bc -l); M_CPU=$(echo "$C1 - $C0" | bc -l)

@@ -53,15 +53,7 @@ if [ -n "${PERF_OUT:-}" ]; then
   perf record -q ${PERF_ARGS:-} -F 999 -p "$MPID" -o "$PERF_OUT" 2>/dev/null & PERFPID=$!
 fi
 "$GEN" --to "127.0.0.1:$MP" --kind windows-json --count "$COUNT" --connections "$CONNS" >/dev/null
-# One request per poll: the poller shares the two cores with mamori (the
-# daemon's run has none), so it is kept light.
-while :; do
-  read -r D S L < <(curl -fs "http://127.0.0.1:$HP/metrics" | awk '
-    $1=="mamori_detect_events_total" {d=$2} $1=="mamori_store_events" {s=$2}
-    $1=="mamori_index_lag_events" {l=$2} END {print d+0, s+0, (l=="" ? 1 : l)}')
-  [ "${D:-0}" -ge "$COUNT" ] && [ "${S:-0}" -ge "$COUNT" ] && [ "${L:-1}" -eq 0 ] && break
-  sleep 0.1
-done
+wait_for "$COUNT" detected
 T1=$(date +%s.%N); C1=$(cpu_secs "$MPID")
 [ -z "${THREADS:-}" ] || threads >"$WORK/threads1"
 if [ -n "${PERF_OUT:-}" ]; then kill -INT "$PERFPID"; wait "$PERFPID" || true; fi
