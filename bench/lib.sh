@@ -37,14 +37,18 @@ metric() { curl -fs "http://127.0.0.1:$HP/metrics" | awk -v m="$1" '$1==m {print
 # the server being measured.
 wait_for() {
   python3 - "$HP" "$MPID" "$1" "${2:-}" <<'PY'
-import http.client, os, sys, time
+import http.client, sys, time
 port, pid, count = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 detected = sys.argv[4] == "detected"
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-while True:
-    try:
-        os.kill(pid, 0)
+def alive():
+    try:  # an exited child stays a zombie ("Z") until the shell reaps it
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
+        return False
+while True:
+    if not alive():
         sys.exit(f"mamori (pid {pid}) exited before holding {count} events")
     try:
         conn.request("GET", "/metrics")
