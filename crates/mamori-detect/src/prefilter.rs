@@ -126,6 +126,12 @@ fn build_automaton(patterns: &[&str]) -> Option<AhoCorasick> {
 }
 
 impl Prefilter {
+    /// Tells this prefilter (and its rule set) from any other made in
+    /// this process.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Works out the rules' clues and builds the automata.
     pub(crate) fn build(rules: &[CompiledRule]) -> Prefilter {
         let mut patterns: Vec<String> = Vec::new();

@@ -11,7 +11,9 @@ use rsigma_parser::{
     CorrelationRule, Detection, Modifier, SigmaRule, SigmaString, SigmaValue, parse_sigma_yaml,
 };
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// What loading rules did.
 #[derive(Debug, Default, Clone)]
@@ -129,6 +131,32 @@ struct RuleSource {
     product: Option<String>,
     service: Option<String>,
     category: Option<String>,
+}
+
+/// The logsources a thread has seen, with which rule logsources each
+/// satisfies ([`RuleSet::fitting_sources`]), for one rule set at a time.
+#[derive(Default)]
+struct FitCache {
+    /// The rule set's (its prefilter's) id.
+    set: u64,
+    entries: Vec<FitEntry>,
+}
+
+/// One event logsource in a [`FitCache`].
+struct FitEntry {
+    /// Product, service and category, lower-cased.
+    key: [Option<Box<str>>; 3],
+    /// The event's more specific categories (a static list).
+    specific: &'static [&'static str],
+    fit: Rc<[bool]>,
+}
+
+/// Beyond this many logsources a thread's cache starts again, so that
+/// events with ever new logsources cannot make it grow.
+const FIT_CACHE_MAX: usize = 64;
+
+thread_local! {
+    static FIT_CACHE: RefCell<FitCache> = RefCell::default();
 }
 
 /// The stateful side of a rule set: feeds detections, in time order, to the
@@ -441,8 +469,10 @@ impl RuleSet {
         )
     }
 
-    /// Per distinct rule logsource, whether the event satisfies it.
-    fn fitting_sources(&self, ev: &Event) -> Vec<bool> {
+    /// Per distinct rule logsource, whether the event satisfies it. Events
+    /// come under few logsources, so each thread keeps the answers for the
+    /// ones it has seen rather than comparing every rule logsource again.
+    fn fitting_sources(&self, ev: &Event) -> Rc<[bool]> {
         let ls = &ev.logsource;
         let product = lower(ls.product.as_deref());
         let service = lower(ls.service.as_deref());
@@ -453,18 +483,38 @@ impl RuleSet {
             c => c,
         };
         let specific = specific_categories(ev, category.as_deref());
-        let part = |want: &Option<String>, have: Option<&str>| {
-            want.as_deref().is_none_or(|w| have == Some(w))
-        };
-        self.sources
-            .iter()
-            .map(|s| {
-                part(&s.product, product.as_deref())
-                    && part(&s.service, service.as_deref())
-                    && (part(&s.category, category.as_deref())
-                        || specific.iter().any(|c| part(&s.category, Some(c))))
-            })
-            .collect()
+        let key = [product.as_deref(), service.as_deref(), category.as_deref()];
+        FIT_CACHE.with_borrow_mut(|cache| {
+            if cache.set != self.prefilter.id() || cache.entries.len() >= FIT_CACHE_MAX {
+                cache.set = self.prefilter.id();
+                cache.entries.clear();
+            }
+            let found = cache.entries.iter().find(|e| {
+                e.specific == specific && e.key.iter().map(Option::as_deref).eq(key.iter().copied())
+            });
+            if let Some(e) = found {
+                return e.fit.clone();
+            }
+            let part = |want: &Option<String>, have: Option<&str>| {
+                want.as_deref().is_none_or(|w| have == Some(w))
+            };
+            let fit: Rc<[bool]> = self
+                .sources
+                .iter()
+                .map(|s| {
+                    part(&s.product, key[0])
+                        && part(&s.service, key[1])
+                        && (part(&s.category, key[2])
+                            || specific.iter().any(|c| part(&s.category, Some(c))))
+                })
+                .collect();
+            cache.entries.push(FitEntry {
+                key: key.map(|k| k.map(Box::from)),
+                specific,
+                fit: fit.clone(),
+            });
+            fit
+        })
     }
 
     fn evaluate_rules(
@@ -636,6 +686,33 @@ mod tests {
             base64offset_variants(b"http://"),
             ["aHR0cDovL", "h0dHA6Ly", "odHRwOi8v"]
         );
+    }
+
+    #[test]
+    fn rule_sets_in_one_thread_keep_their_own_logsources() {
+        let set = |logsource: &str| {
+            let rule = format!(
+                "title: Logon\nlogsource: {logsource}\ndetection:\n  sel: {{ EventID: 4624 }}\n  condition: sel\nlevel: low\n"
+            );
+            let (rules, report) = RuleSet::from_sources(&[("t.yml".into(), rule)]);
+            assert_eq!(report.rules_loaded, 1, "{:?}", report.failed);
+            rules
+        };
+        let security = set("{ product: windows, service: security }");
+        let sysmon = set("{ product: windows, service: sysmon }");
+        let event = |service: &str| {
+            let mut ev = Event::new(Vec::new());
+            ev.logsource = mamori_event::LogSource::new(Some("windows"), Some(service), None);
+            ev.fields.push("EventID", 4624i64);
+            ev
+        };
+        // In turn, so that each set finds the other's answers remembered.
+        for _ in 0..3 {
+            assert_eq!(security.evaluate(&event("security")).len(), 1);
+            assert!(sysmon.evaluate(&event("security")).is_empty());
+            assert!(security.evaluate(&event("sysmon")).is_empty());
+            assert_eq!(sysmon.evaluate(&event("sysmon")).len(), 1);
+        }
     }
 
     #[test]
