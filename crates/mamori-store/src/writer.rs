@@ -215,6 +215,9 @@ struct Writer {
     next_seq: u64,
     unsynced: bool,
     last_sync: Instant,
+    /// One zstd context for every block, rather than a new one (and its
+    /// tables to allocate and clear) per block.
+    compressor: Option<zstd::bulk::Compressor<'static>>,
     _lock: File,
 }
 
@@ -246,6 +249,7 @@ pub(crate) fn start(
         let next_segment = d.segments.keys().next_back().map(|n| n + 1).unwrap_or(1);
         (prev, next_seq, last_seg, next_segment)
     };
+    let compressor = zstd::bulk::Compressor::new(opts.zstd_level).ok();
     let mut w = Writer {
         shared: shared.clone(),
         opts,
@@ -255,6 +259,7 @@ pub(crate) fn start(
         next_seq,
         unsynced: false,
         last_sync: Instant::now(),
+        compressor,
         _lock: lock,
     };
     // Continue the newest segment unless it is sealed.
@@ -486,7 +491,7 @@ impl Writer {
 
     /// Encodes and compresses events into blocks of at most `block_max_bytes`.
     fn event_blocks<'a>(
-        &self,
+        &mut self,
         events: impl Iterator<Item = &'a Event>,
         first_seq: u64,
     ) -> Vec<PendingBlock> {
@@ -495,17 +500,22 @@ impl Writer {
         let mut count = 0u32;
         let mut seq = first_seq;
         let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
-        let flush = |raw: &mut Vec<u8>,
-                     count: &mut u32,
-                     seq: &mut u64,
-                     min_t: &mut i64,
-                     max_t: &mut i64,
-                     out: &mut Vec<PendingBlock>| {
+        let level = self.opts.zstd_level;
+        let mut compressor = self.compressor.take();
+        let mut flush = |raw: &mut Vec<u8>,
+                         count: &mut u32,
+                         seq: &mut u64,
+                         min_t: &mut i64,
+                         max_t: &mut i64,
+                         out: &mut Vec<PendingBlock>| {
             if *count == 0 {
                 return;
             }
-            let payload =
-                zstd::bulk::compress(raw, self.opts.zstd_level).unwrap_or_else(|_| raw.clone());
+            let payload = match compressor.as_mut() {
+                Some(c) => c.compress(raw),
+                None => zstd::bulk::compress(raw, level),
+            }
+            .unwrap_or_else(|_| raw.clone());
             out.push(PendingBlock {
                 kind: BlockKind::Events,
                 raw_len: raw.len() as u32,
@@ -535,6 +545,7 @@ impl Writer {
         flush(
             &mut raw, &mut count, &mut seq, &mut min_t, &mut max_t, &mut out,
         );
+        self.compressor = compressor;
         out
     }
 
