@@ -36,6 +36,12 @@ struct Args {
     /// and to give a peer the very lines `--connections N` would send).
     #[arg(long)]
     dump: Option<std::path::PathBuf>,
+    /// Send the lines of this file (one written by `--dump`) instead of
+    /// generating them, over TCP as fast as possible: connection 1 the
+    /// first share, and so on, as `--dump` wrote them. Generating is then
+    /// not part of what a benchmark measures.
+    #[arg(long, conflicts_with_all = ["dump", "rate"])]
+    from: Option<std::path::PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -65,6 +71,9 @@ fn main() -> Result<()> {
         println!("lines={} bytes={bytes}", a.count);
         return Ok(());
     }
+    if let Some(path) = &a.from {
+        return send_file(a.to.as_deref().unwrap_or_default(), path, conns);
+    }
     let started = Instant::now();
     let mut handles = Vec::new();
     for c in 0..conns {
@@ -84,6 +93,58 @@ fn main() -> Result<()> {
         "sent lines={} bytes={bytes} seconds={secs:.3} lines_per_s={:.0}",
         a.count,
         a.count as f64 / secs
+    );
+    Ok(())
+}
+
+/// Sends the lines of `path` over `conns` TCP connections, split as
+/// `--dump` wrote them: each connection an equal share of whole lines, the
+/// first one also the remainder.
+fn send_file(to: &str, path: &std::path::Path, conns: u64) -> Result<()> {
+    let data = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+    let lines = data.iter().filter(|&&b| b == b'\n').count() as u64;
+    let per_conn = lines / conns;
+    let mut parts = Vec::new();
+    let mut rest = &data[..];
+    for c in 0..conns {
+        let want = per_conn + if c == 0 { lines % conns } else { 0 };
+        let end = if c + 1 == conns {
+            rest.len()
+        } else {
+            // The end of line `want` (memchr finds each newline).
+            let mut end = 0;
+            for _ in 0..want {
+                end += memchr::memchr(b'\n', &rest[end..]).map_or(rest.len() - end, |i| i + 1);
+            }
+            end
+        };
+        let (part, tail) = rest.split_at(end);
+        parts.push(part);
+        rest = tail;
+    }
+    let started = Instant::now();
+    let bytes: u64 = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .iter()
+            .map(|part| {
+                scope.spawn(move || -> Result<u64> {
+                    let mut s = std::net::TcpStream::connect(to)
+                        .with_context(|| format!("connect {to}"))?;
+                    s.write_all(part)?;
+                    s.flush()?;
+                    Ok(part.len() as u64)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| anyhow::anyhow!("sender panicked"))?)
+            .sum::<Result<u64>>()
+    })?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "sent lines={lines} bytes={bytes} seconds={secs:.3} lines_per_s={:.0}",
+        lines as f64 / secs
     );
     Ok(())
 }
