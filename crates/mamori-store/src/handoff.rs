@@ -54,6 +54,9 @@ struct State {
     reading: Option<(u64, u64)>,
     /// The taker's next event, and when it last asked.
     taker: Option<(u64, Instant)>,
+    /// The publisher is in a pass but busy with other work for a while
+    /// (see [`Pass::pause`]): the taker reads for itself meanwhile.
+    paused: bool,
 }
 
 fn first_seq(b: &Batch) -> u64 {
@@ -129,7 +132,7 @@ impl Handoff {
                 return Some((b.clone(), i));
             }
             let coming = match st.reading {
-                Some((at, end)) => at <= next && next - at <= MAX_LEAD && next < end,
+                Some((at, end)) => !st.paused && at <= next && next - at <= MAX_LEAD && next < end,
                 None => false,
             };
             if !coming {
@@ -155,6 +158,19 @@ impl Pass<'_> {
             *end = (*end).max(upto);
         }
         h.changed.notify_all();
+    }
+
+    /// The publisher stops publishing for a while (an index commit) until
+    /// the returned guard is dropped: a taker waiting meanwhile is not kept
+    /// waiting, and reads the store for itself instead of leaving its core
+    /// idle. Once the pass goes on, a taker it is not far behind waits
+    /// for it again.
+    pub fn pause(&self) -> Paused<'_> {
+        self.handoff.state().paused = true;
+        self.handoff.changed.notify_all();
+        Paused {
+            handoff: self.handoff,
+        }
     }
 
     /// Publishes a batch of decoded events (in sequence order, following
@@ -203,10 +219,23 @@ impl Pass<'_> {
     }
 }
 
+/// A pause in a pass; see [`Pass::pause`].
+pub struct Paused<'a> {
+    handoff: &'a Handoff,
+}
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        self.handoff.state().paused = false;
+        self.handoff.changed.notify_all();
+    }
+}
+
 impl Drop for Pass<'_> {
     fn drop(&mut self) {
         let mut st = self.handoff.state();
         st.reading = None;
+        st.paused = false;
         if let Some((next, _)) = st.taker {
             st.drop_taken(next);
         }
@@ -238,6 +267,35 @@ mod tests {
         assert_eq!(b[i].1.raw, b"e13");
         // The batch before is no longer kept.
         assert!(h.take(5).is_none());
+    }
+
+    #[test]
+    fn a_taker_reads_for_itself_while_the_pass_is_paused() {
+        let h = Arc::new(Handoff::new());
+        assert!(h.take(0).is_none(), "no pass yet");
+        let pass = h.begin(0, 100);
+        pass.publish(batch(0, 10));
+        assert_eq!(h.take(5).unwrap().1, 5);
+        // Event 10 is coming, so a taker waits for it; the pause lets it
+        // go at once rather than after WAIT.
+        let taker = {
+            let h = h.clone();
+            std::thread::spawn(move || {
+                let asked = Instant::now();
+                (h.take(10).is_none(), asked.elapsed())
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let paused = pass.pause();
+        let (read_itself, waited) = taker.join().unwrap();
+        assert!(read_itself, "no batch while paused");
+        assert!(waited < WAIT, "let go by the pause, not by the deadline");
+        assert!(h.take(10).is_none(), "not kept waiting while paused");
+        // The pass goes on: what it publishes is taken again.
+        drop(paused);
+        pass.publish(batch(10, 10));
+        let (b, i) = h.take(12).unwrap();
+        assert_eq!(b[i].0, 12);
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub fn index_range(
     };
     let mut n = 0u64;
     let mut last_commit = std::time::Instant::now();
+    // Events added since the last commit (a count, so that a commit made
+    // for the time is not followed at once by one for the count).
+    let mut uncommitted = 0u64;
     for item in store.scan(from) {
         let (seq, ev) = item?;
         if seq >= upto {
@@ -100,14 +103,21 @@ pub fn index_range(
             }
         }
         n += 1;
+        uncommitted += 1;
         if n.is_multiple_of(1000) {
             if stop() {
                 index.commit(seq + 1)?;
                 return Ok(n);
             }
-            if n.is_multiple_of(100_000) || last_commit.elapsed() >= INDEX_COMMIT_EVERY {
+            if uncommitted >= INDEX_COMMIT_EVENTS || last_commit.elapsed() >= INDEX_COMMIT_EVERY {
+                // Published so far, so that detection does not wait for
+                // this batch through the commit, and then left to read the
+                // store for itself while the commit takes its time.
+                publish(&mut batch);
+                let _paused = pass.as_ref().map(|p| p.pause());
                 index.commit(seq + 1)?;
                 last_commit = std::time::Instant::now();
+                uncommitted = 0;
             }
         }
     }
@@ -132,6 +142,8 @@ pub struct Follow {
 
 /// The longest indexing work a crash can undo.
 pub const INDEX_COMMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// The most events a pass adds between two commits.
+pub const INDEX_COMMIT_EVENTS: u64 = 100_000;
 
 /// `mamori import`.
 #[derive(Debug, Args)]
