@@ -29,17 +29,19 @@ CONF
 # metric NAME: the value of one metric of the running mamori.
 metric() { curl -fs "http://127.0.0.1:$HP/metrics" | awk -v m="$1" '$1==m {print $2}'; }
 
-# wait_for COUNT [detected]: returns once the running mamori holds COUNT
-# events, all indexed (with "detected": also all evaluated by live
-# detection); fails if mamori exits. One process polls /metrics every 50 ms
+# wait_for COUNT [detected [READY]]: returns once the running mamori holds
+# COUNT events, all indexed (with "detected": also all evaluated by live
+# detection); fails if mamori exits. With READY, creates that file once it
+# has polled once, so that a caller can start it in the background and
+# start its clock after the poller's own start-up. One process polls /metrics every 50 ms
 # over one kept-alive connection: a curl and an awk per poll cost about
 # 9 ms of CPU, which in a 4-second run took some 5% of the two cores from
 # the server being measured.
 wait_for() {
-  python3 - "$HP" "$MPID" "$1" "${2:-}" <<'PY'
+  python3 - "$HP" "$MPID" "$1" "${2:-}" "${3:-}" <<'PY'
 import http.client, sys, time
 port, pid, count = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-detected = sys.argv[4] == "detected"
+detected, ready = sys.argv[4] == "detected", sys.argv[5]
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 def alive():
     try:  # an exited child stays a zombie ("Z") until the shell reaps it
@@ -57,6 +59,9 @@ while True:
         conn.close()
         time.sleep(0.05)
         continue
+    if ready:
+        open(ready, "w").close()
+        ready = ""
     pairs = (line.split(None, 1) for line in body.splitlines() if not line.startswith("#"))
     m = {p[0]: p[1] for p in pairs if len(p) == 2}
     num = lambda name, missing: float(m.get(name, missing))
