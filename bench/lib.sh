@@ -33,10 +33,10 @@ metric() { curl -fs "http://127.0.0.1:$HP/metrics" | awk -v m="$1" '$1==m {print
 # COUNT events, all indexed (with "detected": also all evaluated by live
 # detection); fails if mamori exits. With READY, creates that file once it
 # has polled once, so that a caller can start it in the background and
-# start its clock after the poller's own start-up. One process polls /metrics every 50 ms
-# over one kept-alive connection: a curl and an awk per poll cost about
-# 9 ms of CPU, which in a 4-second run took some 5% of the two cores from
-# the server being measured.
+# start its clock after the poller's own start-up. One process polls
+# /metrics every 50 ms over one kept-alive connection: a curl and an awk
+# per poll cost about 9 ms of CPU, which in a 4-second run took some 5% of
+# the two cores from the server being measured.
 wait_for() {
   python3 - "$HP" "$MPID" "$1" "${2:-}" "${3:-}" <<'PY'
 import http.client, sys, time

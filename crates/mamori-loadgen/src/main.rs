@@ -1,6 +1,7 @@
 //! `mamori-loadgen`: sends generated syslog lines to a receiver over TCP
 //! (newline framing) or UDP, as fast as possible or at a set rate, and prints
-//! what it sent.
+//! what it sent. It can also write the lines to a file (`--dump`) and send
+//! such a file as it is (`--from`).
 
 use anyhow::{Context, Result};
 use clap::Parser;

@@ -12,6 +12,10 @@
 //! - the indexer, with [`KEEP`] batches published, waits while detection
 //!   still needs the oldest of them.
 //!
+//! While the indexer commits, its pass is paused ([`Pass::pause`]) and
+//! detection reads the store for itself rather than wait through the
+//! commit with its core idle.
+//!
 //! Neither waits longer than [`WAIT`] at a time, nor for a follower that is
 //! far away: an indexer rebuilding the index from the start, or detection
 //! catching up after a stop, are not waited for, and detection then reads
