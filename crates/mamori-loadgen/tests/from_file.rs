@@ -5,23 +5,11 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mamori-loadgen");
-
-#[test]
-fn a_dump_is_sent_whole_over_its_connections() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let dump = dir.path().join("lines.syslog");
-    let out = Command::new(BIN)
-        .args([
-            "--kind",
-            "windows-json",
-            "--count",
-            "1001",
-            "--connections",
-            "3",
-            "--dump",
-        ])
-        .arg(&dump)
+/// Runs the load generator with `args` and then `path`; its output.
+fn loadgen(args: &[&str], path: &std::path::Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_mamori-loadgen"))
+        .args(args)
+        .arg(path)
         .output()
         .expect("run the load generator");
     assert!(
@@ -29,6 +17,23 @@ fn a_dump_is_sent_whole_over_its_connections() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_dump_is_sent_whole_over_its_connections() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dump = dir.path().join("lines.syslog");
+    let args = [
+        "--kind",
+        "windows-json",
+        "--count",
+        "1001",
+        "--connections",
+        "3",
+        "--dump",
+    ];
+    loadgen(&args, &dump);
     let file = std::fs::read_to_string(&dump).expect("read the dump");
 
     let listener = TcpListener::bind("127.0.0.1:0").expect("listen on 127.0.0.1");
@@ -48,17 +53,8 @@ fn a_dump_is_sent_whole_over_its_connections() {
             .map(|h| h.join().expect("reader"))
             .collect::<Vec<String>>()
     });
-    let out = Command::new(BIN)
-        .args(["--to", &addr, "--connections", "3", "--from"])
-        .arg(&dump)
-        .output()
-        .expect("run the load generator");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("sent lines=1001"));
+    let sent = loadgen(&["--to", &addr, "--connections", "3", "--from"], &dump);
+    assert!(sent.contains("sent lines=1001"), "{sent}");
 
     let mut parts = receiver.join().expect("receiver");
     // Connections may be accepted in any order; each part is a run of the
