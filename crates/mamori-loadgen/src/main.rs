@@ -48,14 +48,8 @@ struct Args {
 fn main() -> Result<()> {
     let a = Args::parse();
     let conns = a.connections.max(1);
-    let per_conn = a.count / conns;
-    // Connection c sends lines from seed + c; the first also the remainder.
-    let share = |c: u64| {
-        (
-            a.seed + c,
-            per_conn + if c == 0 { a.count % conns } else { 0 },
-        )
-    };
+    // Connection c sends lines from seed + c.
+    let share = |c: u64| (a.seed + c, lines_of(c, a.count, conns));
     if let Some(path) = &a.dump {
         let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
         let mut bytes = 0u64;
@@ -98,30 +92,30 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// How many of `count` lines connection `c` of `conns` sends: an equal
+/// share, and the first one also the remainder.
+fn lines_of(c: u64, count: u64, conns: u64) -> u64 {
+    count / conns + if c == 0 { count % conns } else { 0 }
+}
+
 /// Sends the lines of `path` over `conns` TCP connections, split as
-/// `--dump` wrote them: each connection an equal share of whole lines, the
-/// first one also the remainder.
+/// `--dump` wrote them (see [`lines_of`]).
 fn send_file(to: &str, path: &std::path::Path, conns: u64) -> Result<()> {
     let data = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
-    let lines = data.iter().filter(|&&b| b == b'\n').count() as u64;
-    let per_conn = lines / conns;
+    let line_ends: Vec<usize> = memchr::memchr_iter(b'\n', &data).map(|i| i + 1).collect();
+    let lines = line_ends.len() as u64;
     let mut parts = Vec::new();
-    let mut rest = &data[..];
+    let (mut from, mut sent) = (0, 0u64);
     for c in 0..conns {
-        let want = per_conn + if c == 0 { lines % conns } else { 0 };
-        let end = if c + 1 == conns {
-            rest.len()
-        } else {
-            // The end of line `want` (memchr finds each newline).
-            let mut end = 0;
-            for _ in 0..want {
-                end += memchr::memchr(b'\n', &rest[end..]).map_or(rest.len() - end, |i| i + 1);
-            }
-            end
+        sent += lines_of(c, lines, conns);
+        // The last connection also takes a last line without a newline.
+        let end = match sent.checked_sub(1) {
+            _ if c + 1 == conns => data.len(),
+            Some(last) => line_ends[last as usize],
+            None => 0,
         };
-        let (part, tail) = rest.split_at(end);
-        parts.push(part);
-        rest = tail;
+        parts.push(&data[from..end]);
+        from = end;
     }
     let started = Instant::now();
     let bytes: u64 = std::thread::scope(|scope| {
