@@ -184,6 +184,9 @@ pub async fn follow_store_detect(
     }
 }
 
+/// Evaluates the stored events from the detector's position up to `upto`,
+/// and on past it while at least a batch more is stored (a flood is one
+/// pass, with no pause between passes).
 fn detect_range(
     store: &Store,
     handoff: Option<&Handoff>,
@@ -208,12 +211,23 @@ fn detect_range(
     let mut batch = Vec::with_capacity(batch_size);
     // The scan this loop reads with, and the next event it yields.
     let mut scan: Option<(mamori_store::Scan, u64)> = None;
-    while d.next_seq() < upto {
+    let mut upto = upto;
+    loop {
         // Stop between batches: what is left resumes at the next start.
         if stop.is_cancelled() {
             return Ok(());
         }
         let next = d.next_seq();
+        if next >= upto {
+            // In a flood the pass goes on to what was stored while it ran,
+            // rather than end and leave the core idle until the next one.
+            let stored = *store.committed_seq().borrow();
+            if stored.saturating_sub(next) < batch_size as u64 {
+                break;
+            }
+            upto = stored;
+            m.lag.set((upto - next) as i64);
+        }
         if let Some((decoded, i)) = handoff.and_then(|h| h.take(next)) {
             flush(&decoded[i..], d)?;
             m.handed_on.inc_by((decoded.len() - i) as u64);
@@ -387,6 +401,37 @@ mod tests {
         assert!(m.matches.get() > 300);
         assert_eq!(alert_counts(&with), alert_counts(&alone));
         assert_eq!(d.next_seq(), N);
+        store.shutdown().unwrap();
+    }
+
+    /// A pass that reaches its end while a flood goes on evaluates what
+    /// was stored meanwhile in the same pass; less than a batch more is
+    /// left for the next pass, which gathers a burst first.
+    #[test]
+    fn a_detection_pass_goes_on_through_a_flood() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store"), StoreOptions::default()).unwrap();
+        let all = events(12_000);
+        store
+            .append_blocking(all[..2000].to_vec(), Durability::Buffered)
+            .unwrap();
+        let first_end = *store.committed_seq().borrow();
+        // Stored after the pass was given its end: a flood.
+        store
+            .append_blocking(all[2000..11_000].to_vec(), Durability::Buffered)
+            .unwrap();
+        let stop = CancellationToken::new();
+        let mut d = detector(dir.path());
+        let m = DetectMetrics::new(&mut Registry::default());
+        detect_range(&store, None, &mut d, first_end, 4096, &m, &stop).unwrap();
+        assert_eq!(d.next_seq(), 11_000, "went on to what was stored");
+        assert_eq!(m.events.get(), 11_000);
+        // A trickle: the pass ends where it was to end.
+        store
+            .append_blocking(all[11_000..].to_vec(), Durability::Buffered)
+            .unwrap();
+        detect_range(&store, None, &mut d, 11_500, 4096, &m, &stop).unwrap();
+        assert_eq!(d.next_seq(), 11_500);
         store.shutdown().unwrap();
     }
 }
