@@ -227,6 +227,7 @@ fn detect_range(
             }
             upto = stored;
             m.lag.set((upto - next) as i64);
+            m.correlation_states.set(d.correlation_states() as i64);
         }
         if let Some((decoded, i)) = handoff.and_then(|h| h.take(next)) {
             flush(&decoded[i..], d)?;
