@@ -120,7 +120,14 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
     fn str(&mut self) -> Result<&'a str, DecodeError> {
-        std::str::from_utf8(self.bytes()?).map_err(|_| DecodeError::Utf8)
+        let b = self.bytes()?;
+        if b.is_ascii() {
+            // SAFETY: ASCII is valid UTF-8. Names and values are nearly
+            // always ASCII, and this check costs less than the full
+            // validation below on short strings.
+            return Ok(unsafe { std::str::from_utf8_unchecked(b) });
+        }
+        std::str::from_utf8(b).map_err(|_| DecodeError::Utf8)
     }
     fn text(&mut self) -> Result<Text, DecodeError> {
         self.str().map(Text::from)
@@ -302,6 +309,28 @@ mod tests {
             if cut < buf.len() {
                 prop_assert!(Event::decode(&buf[..cut]).is_err());
             }
+        }
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_refused_and_other_text_kept() {
+        let mut ev = Event::new(b"raw".to_vec());
+        ev.fields.push("User", "yamada");
+        ev.fields.push("Message", "認証に失敗しました");
+        let mut buf = Vec::new();
+        ev.encode(&mut buf);
+        let (back, _) = Event::decode(&buf).unwrap();
+        assert_eq!(
+            back.fields.get("Message").unwrap().to_string(),
+            "認証に失敗しました"
+        );
+        // An invalid byte in place of an ASCII one, and in place of the
+        // lead byte of a Japanese character.
+        for (from, to) in [(b"yamada".as_slice(), 0xffu8), ("認".as_bytes(), 0x80)] {
+            let at = buf.windows(from.len()).position(|w| w == from).unwrap();
+            let mut bad = buf.clone();
+            bad[at] = to;
+            assert!(matches!(Event::decode(&bad), Err(DecodeError::Utf8)));
         }
     }
 
