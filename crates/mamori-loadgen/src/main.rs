@@ -109,10 +109,12 @@ fn send_file(to: &str, path: &std::path::Path, conns: u64) -> Result<()> {
     for c in 0..conns {
         sent += lines_of(c, lines, conns);
         // The last connection also takes a last line without a newline.
-        let end = match sent.checked_sub(1) {
-            _ if c + 1 == conns => data.len(),
-            Some(last) => line_ends[last as usize],
-            None => 0,
+        let end = if c + 1 == conns {
+            data.len()
+        } else if sent == 0 {
+            0
+        } else {
+            line_ends[sent as usize - 1]
         };
         parts.push(&data[from..end]);
         from = end;
