@@ -19,7 +19,10 @@
 //! commit); [`Durability::Buffered`] data is fsynced within
 //! [`StoreOptions::flush_interval`]. A failed write (disk full) is cut back
 //! to the last good block and retried every second while
-//! [`StoreStats::paused`] is set; callers wait (backpressure).
+//! [`StoreStats::paused`] is set; callers wait (backpressure). The store's
+//! one follower (the indexer of `mamori serve`, [`Store::follow`]) takes
+//! the events the writer has just written as they are, without reading
+//! them back, while it keeps up.
 //!
 //! ```
 //! use mamori_store::{Store, StoreOptions, Durability, verify, VerifyOptions};
@@ -44,6 +47,7 @@ mod checkpoint;
 mod format;
 pub mod handoff;
 mod keys;
+mod recent;
 mod scan;
 mod verify;
 mod writer;
@@ -144,6 +148,9 @@ pub struct StoreStats {
     /// When each source's newest event stored since this process started
     /// was received, ns (the receive time, not the device's clock).
     pub last_received_per_source: Vec<(String, i64)>,
+    /// Events the follower ([`Store::follow`]) took as the writer wrote
+    /// them, without reading them back.
+    pub followed_from_memory: u64,
 }
 
 /// Errors of the store.
@@ -274,6 +281,8 @@ struct Shared {
     counters: Counters,
     cache: Mutex<Vec<CachedBlock>>,
     key: keys::NodeKey,
+    /// Events just written, for the follower (see [`Store::follow`]).
+    recent: recent::Recent,
 }
 
 impl Shared {
@@ -433,7 +442,38 @@ impl Store {
             buf: Vec::new(),
             pos: 0,
             done: false,
+            follows: false,
         }
+    }
+
+    /// [`Store::scan`] for the store's one follower (the indexer of
+    /// `mamori serve`): from the first call on, the writer keeps the
+    /// batches it has just written, decoded, and this scan takes its events
+    /// from them rather than read them back while it keeps up; see
+    /// [`Store::holds_streams`].
+    pub fn follow(&self, from_seq: u64) -> Scan {
+        self.shared.recent.follower_at(from_seq);
+        self.shared.recent.set_reading(true);
+        let mut scan = self.scan(from_seq);
+        scan.follows = true;
+        scan
+    }
+
+    /// Whether stream listeners (TCP, TLS) should hold back before reading
+    /// more: the follower keeps up with the writer, and a few thousand
+    /// events it has yet to take are waiting. Holding them back then costs
+    /// the senders a moment and saves reading those events back from
+    /// disk. False when there is no follower, when it is far behind (it
+    /// reads the store anyway) or when it has not moved for a second.
+    pub fn holds_streams(&self) -> bool {
+        self.shared.recent.holds_streams()
+    }
+
+    /// Whether stream listeners were held back (see
+    /// [`Store::holds_streams`]) within the last second: events come in
+    /// faster than the follower takes them, though it keeps up.
+    pub fn in_flood(&self) -> bool {
+        self.shared.recent.in_flood()
     }
 
     /// The events with these sequence numbers, in the order asked. Numbers no
@@ -516,6 +556,7 @@ impl Store {
                 .lock()
                 .map(|m| m.iter().map(|(k, v)| (k.clone(), v.1)).collect())
                 .unwrap_or_default(),
+            followed_from_memory: self.shared.recent.taken(),
         }
     }
 
@@ -553,6 +594,7 @@ fn new_shared(dir: &Path, seg_dir: PathBuf, directory: Directory, key: keys::Nod
         counters: Counters::default(),
         cache: Mutex::new(Vec::new()),
         key,
+        recent: recent::Recent::default(),
     }
 }
 
@@ -696,6 +738,17 @@ pub struct Scan {
     buf: Vec<Event>,
     pos: usize,
     done: bool,
+    /// Made by [`Store::follow`]: takes events from the writer's recent
+    /// batches when it can.
+    follows: bool,
+}
+
+impl Drop for Scan {
+    fn drop(&mut self) {
+        if self.follows {
+            self.shared.recent.set_reading(false);
+        }
+    }
 }
 
 impl Iterator for Scan {
@@ -712,6 +765,14 @@ impl Iterator for Scan {
                 let seq = self.next;
                 self.next += 1;
                 return Some(Ok((seq, ev)));
+            }
+            if self.follows {
+                if let Some((first, evs)) = self.shared.recent.take(self.next) {
+                    self.pos = (self.next - first) as usize;
+                    self.buf = evs;
+                    continue;
+                }
+                self.shared.recent.follower_at(self.next);
             }
             // Find the block holding `next`, or the first one after it.
             let loc = {

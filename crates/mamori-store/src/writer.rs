@@ -478,7 +478,26 @@ impl Writer {
                 result = self.fsync_retrying();
             }
         }
-        for ((_, _, reply), range) in appends.into_iter().zip(ranges) {
+        // Kept for the follower (see `Store::follow`) before anyone hears
+        // that they are stored, so that a follower reading them then finds
+        // them in memory.
+        let keep = result.is_ok() && self.shared.recent.wanted();
+        let mut written: Vec<Event> = Vec::new();
+        let mut replies = Vec::with_capacity(appends.len());
+        for (events, _, reply) in appends {
+            if keep {
+                if written.is_empty() {
+                    written = events;
+                } else {
+                    written.extend(events);
+                }
+            }
+            replies.push(reply);
+        }
+        if keep {
+            self.shared.recent.publish(start_seq, written);
+        }
+        for (reply, range) in replies.into_iter().zip(ranges) {
             let _ = reply.send(match &result {
                 Ok(()) => Ok(range),
                 Err(e) => Err(StoreError::Corrupt {
