@@ -10,7 +10,9 @@
 //! - detection waits for a batch while the indexer is in a pass that will
 //!   reach its next event and is at most [`MAX_LEAD`] events behind it;
 //! - the indexer, with [`KEEP`] batches published, waits while detection
-//!   still needs the oldest of them.
+//!   still needs the oldest of them, or is reading the store for itself at
+//!   most [`MAX_LEAD`] events behind it (so that it catches up, rather than
+//!   fall further behind reading for itself).
 //!
 //! While the indexer commits, its pass is paused ([`Pass::pause`]) and
 //! detection reads the store for itself rather than wait through the
@@ -180,7 +182,8 @@ impl Pass<'_> {
     /// Publishes a batch of decoded events (in sequence order, following
     /// what was published before in this pass). With [`KEEP`] batches kept,
     /// it first waits (up to [`WAIT`]) while the taker still needs the
-    /// oldest; a taker that has fallen behind it is not waited for.
+    /// oldest, or is at most [`MAX_LEAD`] events behind it and asking; a
+    /// taker further behind, or that stopped asking, is not waited for.
     pub fn publish(&self, batch: Vec<(u64, Event)>) {
         let Some(last) = batch.last().map(|(s, _)| *s) else {
             return;
@@ -199,9 +202,13 @@ impl Pass<'_> {
             return;
         }
         while st.batches.len() >= KEEP {
+            // The taker still needs the oldest batch, or reads the store
+            // for itself a little behind it and will need it soon: it is
+            // waited for, so that it catches up rather than fall further
+            // behind (reading the store is slower than taking from here).
             let needed = match (st.taker, st.batches.front()) {
                 (Some((next, asked)), Some(oldest)) => {
-                    first_seq(oldest) <= next && asked.elapsed() < WAIT
+                    next + MAX_LEAD >= first_seq(oldest) && asked.elapsed() < WAIT
                 }
                 _ => false,
             };
@@ -398,25 +405,57 @@ mod tests {
     }
 
     #[test]
-    fn a_taker_that_falls_behind_or_stops_asking_is_not_waited_for_long() {
+    fn a_taker_that_falls_far_behind_or_stops_asking_is_not_waited_for_long() {
         let h = Handoff::new();
+        let start = MAX_LEAD + 100;
         assert!(h.take(50).is_none());
+        let pass = h.begin(start, start + 1000);
+        for k in 0..KEEP as u64 {
+            pass.publish(batch(start + k * 10, 10));
+        }
+        // Far behind the oldest batch: it reads the store itself.
+        assert!(h.take(50).is_none());
+        assert_eq!(h.state().batches.len(), KEEP);
+        let t = Instant::now();
+        pass.publish(batch(start + 20, 10));
+        assert!(
+            t.elapsed() < WAIT / 2,
+            "a taker far behind is not waited for"
+        );
+        // Needs the oldest, then stops asking: waited for at most WAIT.
+        assert_eq!(h.take(start + 15).unwrap().0[0].0, start + 10);
+        let t = Instant::now();
+        pass.publish(batch(start + 30, 10));
+        let waited = t.elapsed();
+        assert!(waited >= WAIT && waited < 2 * WAIT, "{waited:?}");
+        assert_eq!(h.state().batches.len(), KEEP);
+    }
+
+    #[test]
+    fn a_taker_a_little_behind_is_waited_for_while_it_catches_up() {
+        let h = Handoff::new();
+        assert!(h.take(0).is_none());
         let pass = h.begin(100, 1000);
         for k in 0..KEEP as u64 {
             pass.publish(batch(100 + k * 10, 10));
         }
-        // Behind the oldest batch: it reads the store itself.
-        assert!(h.take(50).is_none());
-        assert_eq!(h.state().batches.len(), KEEP);
-        let t = Instant::now();
-        pass.publish(batch(130, 10));
-        assert!(t.elapsed() < WAIT / 2, "a taker behind is not waited for");
-        // Needs the oldest, then stops asking: waited for at most WAIT.
-        assert_eq!(h.take(115).unwrap().0[0].0, 110);
-        let t = Instant::now();
-        pass.publish(batch(140, 10));
-        let waited = t.elapsed();
-        assert!(waited >= WAIT && waited < 2 * WAIT, "{waited:?}");
-        assert_eq!(h.state().batches.len(), KEEP);
+        std::thread::scope(|scope| {
+            let publisher = scope.spawn(|| {
+                let t = Instant::now();
+                pass.publish(batch(100 + KEEP as u64 * 10, 10));
+                t.elapsed()
+            });
+            // Reading the store for itself, it asks again as it goes.
+            for next in [30, 60, 90] {
+                std::thread::sleep(Duration::from_millis(50));
+                assert!(h.take(next).is_none());
+            }
+            // Caught up: it takes the oldest batch, then goes past it.
+            assert_eq!(h.take(100).unwrap().0[0].0, 100);
+            assert_eq!(h.take(110).unwrap().0[0].0, 110);
+            let waited = publisher.join().unwrap();
+            assert!(waited >= Duration::from_millis(150), "{waited:?}");
+            assert!(waited < WAIT, "{waited:?}");
+        });
     }
 }
