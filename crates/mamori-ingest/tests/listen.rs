@@ -30,6 +30,7 @@ fn context(cap: usize, max: usize) -> (ListenerContext, mpsc::Receiver<Vec<Event
         shutdown: CancellationToken::new(),
         max_message_bytes: max,
         max_connections: 2,
+        hold_streams: Arc::new(|| false),
     };
     (ctx, rx)
 }
@@ -68,6 +69,51 @@ async fn tcp_oversized_line_is_cut_marked_and_the_connection_goes_on() {
     assert!(evs.iter().all(|e| e.source == "loopback"));
     shutdown.cancel();
     task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_held_tcp_connection_reads_nothing_until_let_go_and_loses_nothing() {
+    let (mut ctx, mut rx) = context(16, 1000);
+    let hold = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let h = hold.clone();
+    ctx.hold_streams = Arc::new(move || h.load(std::sync::atomic::Ordering::SeqCst));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let shutdown = ctx.shutdown.clone();
+    let task = tokio::spawn(listen::serve_tcp(l, ctx));
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for i in 0..200 {
+        s.write_all(format!("<13>Nov 24 10:00:00 host app: line {i}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    // Held: the lines wait in the socket, none reaches the sink.
+    let early = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await;
+    assert!(early.is_err(), "a held connection was read");
+    hold.store(false, std::sync::atomic::Ordering::SeqCst);
+    drop(s);
+    let evs = collect(&mut rx, 200).await;
+    assert_eq!(evs.len(), 200);
+    assert!(String::from_utf8_lossy(&evs[199].raw).ends_with("line 199"));
+    shutdown.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_held_connection_still_stops_at_shutdown() {
+    let (mut ctx, _rx) = context(16, 1000);
+    ctx.hold_streams = Arc::new(|| true);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let shutdown = ctx.shutdown.clone();
+    let task = tokio::spawn(listen::serve_tcp(l, ctx));
+    let _s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the listener stopped")
+        .unwrap();
 }
 
 #[tokio::test]

@@ -76,55 +76,97 @@ pub fn index_range(
     // Events added since the last commit (a count, so that a commit made
     // for the time is not followed at once by one for the count).
     let mut uncommitted = 0u64;
-    for item in store.scan(from) {
-        let (seq, ev) = item?;
-        if seq >= upto {
-            let stored = *store.committed_seq().borrow();
-            let waiting = stored.saturating_sub(seq);
-            match follow {
-                // `seq` itself must be stored (`waiting` at least 1).
-                Some(f) if waiting >= f.more.max(1) && !stop() => {
-                    if waiting >= f.flood {
-                        index.hold_merges(true)?;
+    // A live pass (following the writer) takes the events the writer has
+    // just written as they are, instead of reading them back. Kept until
+    // the pass has committed: while it follows, TCP and TLS senders are
+    // held back rather than let the writer run far ahead of it.
+    let mut events = if follow.is_some() {
+        store.follow(from)
+    } else {
+        store.scan(from)
+    };
+    let mut next = from;
+    'pass: loop {
+        for item in events.by_ref() {
+            let (seq, ev) = item?;
+            if seq >= upto {
+                let stored = *store.committed_seq().borrow();
+                let waiting = stored.saturating_sub(seq);
+                let flood = store.in_flood();
+                match follow {
+                    // `seq` itself must be stored (`waiting` at least 1).
+                    Some(f) if (waiting >= f.more.max(1) || flood) && !stop() => {
+                        if waiting >= f.flood || flood {
+                            index.hold_merges(true)?;
+                        }
+                        upto = stored;
+                        if let Some(p) = &pass {
+                            p.extend(upto);
+                        }
                     }
-                    upto = stored;
-                    if let Some(p) = &pass {
-                        p.extend(upto);
-                    }
+                    _ => break 'pass,
                 }
-                _ => break,
+            }
+            index.add(seq, &ev)?;
+            next = seq + 1;
+            if pass.is_some() {
+                batch.push((seq, ev));
+                if batch.len() >= BATCH {
+                    publish(&mut batch);
+                }
+            }
+            n += 1;
+            uncommitted += 1;
+            if n.is_multiple_of(1000) {
+                if stop() {
+                    index.commit(seq + 1)?;
+                    return Ok(n);
+                }
+                if uncommitted >= INDEX_COMMIT_EVENTS || last_commit.elapsed() >= INDEX_COMMIT_EVERY
+                {
+                    // Published so far, so that detection does not wait for
+                    // this batch through the commit, and then left to read the
+                    // store for itself while the commit takes its time.
+                    publish(&mut batch);
+                    let _paused = pass.as_ref().map(|p| p.pause());
+                    index.commit(seq + 1)?;
+                    last_commit = std::time::Instant::now();
+                    uncommitted = 0;
+                }
             }
         }
-        index.add(seq, &ev)?;
-        if pass.is_some() {
-            batch.push((seq, ev));
-            if batch.len() >= BATCH {
-                publish(&mut batch);
-            }
+        // Everything stored is indexed. In a flood (senders held back for
+        // this pass) more comes within moments: the pass waits for it
+        // rather than end with a commit and start again.
+        if follow.is_none() || !store.in_flood() || stop() {
+            break;
         }
-        n += 1;
-        uncommitted += 1;
-        if n.is_multiple_of(1000) {
-            if stop() {
-                index.commit(seq + 1)?;
-                return Ok(n);
+        let deadline = std::time::Instant::now() + FLOOD_WAIT;
+        let stored = loop {
+            let stored = *store.committed_seq().borrow();
+            if stored > next || std::time::Instant::now() >= deadline {
+                break stored;
             }
-            if uncommitted >= INDEX_COMMIT_EVENTS || last_commit.elapsed() >= INDEX_COMMIT_EVERY {
-                // Published so far, so that detection does not wait for
-                // this batch through the commit, and then left to read the
-                // store for itself while the commit takes its time.
-                publish(&mut batch);
-                let _paused = pass.as_ref().map(|p| p.pause());
-                index.commit(seq + 1)?;
-                last_commit = std::time::Instant::now();
-                uncommitted = 0;
-            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        if stored <= next {
+            break;
         }
+        upto = upto.max(stored);
+        if let Some(p) = &pass {
+            p.extend(upto);
+        }
+        events = store.follow(next);
     }
     publish(&mut batch);
-    index.commit(upto.max(from))?;
+    index.commit(upto.max(next))?;
+    drop(events);
     Ok(n)
 }
+
+/// How long a pass that has indexed everything stored waits for more in a
+/// flood before it ends.
+const FLOOD_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// When an indexing pass goes on past its end instead of ending there with
 /// a commit. A flood is then indexed in one pass, with a commit every

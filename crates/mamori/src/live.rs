@@ -303,6 +303,60 @@ mod tests {
         v
     }
 
+    /// In a flood held back at the senders (little waits, but senders are
+    /// held), an indexing pass takes the events as they were written and
+    /// goes on, waiting a moment when it has caught up, instead of ending
+    /// with a commit each time; once the flood is over it ends.
+    #[test]
+    fn an_indexing_pass_goes_on_through_a_held_flood() {
+        use crate::commands::{Follow, index_range};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store"), StoreOptions::default()).unwrap();
+        let index = mamori_search::Index::open(&dir.path().join("index")).unwrap();
+        // A reading follower with thousands of events waiting: senders are
+        // held, a flood has begun.
+        let reading = store.follow(0);
+        store
+            .append_blocking(events(4200), Durability::Buffered)
+            .unwrap();
+        assert!(store.holds_streams());
+        drop(reading);
+        let sender = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                // Once the pass takes events, held as a TCP listener is
+                // while thousands wait for it, and sending once they are
+                // taken.
+                while store.stats().followed_from_memory == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                for _ in 0..3 {
+                    while store.holds_streams() {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    store
+                        .append_blocking(events(4200), Durability::Buffered)
+                        .unwrap();
+                }
+            })
+        };
+        // Never this much waits: without the held flood it would end at
+        // its first end, 1000.
+        let follow = Some(Follow {
+            more: 1_000_000,
+            flood: 1_000_000,
+        });
+        let n = index_range(&store, &index, 1000, follow, None, &|| false).unwrap();
+        sender.join().unwrap();
+        assert_eq!(n, 16_800, "one pass through the whole flood");
+        assert_eq!(index.indexed_upto(), 16_800);
+        assert!(index.merges_held(), "a held flood holds merges back");
+        // At least the first burst; a later one can be read from disk when
+        // the pass sees it stored a moment before the writer hands it on.
+        assert!(store.stats().followed_from_memory >= 4200);
+        store.shutdown().unwrap();
+    }
+
     /// An indexing pass that follows a flood goes on to what was stored
     /// while it ran and holds merges back; without `follow` (or with too
     /// little waiting) it ends where it was to end.

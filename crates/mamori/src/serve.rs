@@ -73,6 +73,7 @@ struct ServeMetrics {
     index_lag: Gauge,
     index_docs: Gauge,
     index_segments: Gauge,
+    index_from_memory: Gauge,
     fsyncs: Gauge,
     fsync_seconds_sum: Gauge<f64, AtomicU64>,
     fsync_seconds_max: Gauge<f64, AtomicU64>,
@@ -89,6 +90,7 @@ impl ServeMetrics {
             index_lag: Gauge::default(),
             index_docs: Gauge::default(),
             index_segments: Gauge::default(),
+            index_from_memory: Gauge::default(),
             fsyncs: Gauge::default(),
             fsync_seconds_sum: Gauge::default(),
             fsync_seconds_max: Gauge::default(),
@@ -130,6 +132,11 @@ impl ServeMetrics {
             m.index_segments.clone(),
         );
         reg.register(
+            "mamori_index_events_from_memory",
+            "Events the indexer took as the store wrote them, without reading them back",
+            m.index_from_memory.clone(),
+        );
+        reg.register(
             "mamori_store_fsyncs",
             "fsync calls by the store writer",
             m.fsyncs.clone(),
@@ -159,6 +166,7 @@ impl ServeMetrics {
         self.store_segments.set(s.segments as i64);
         self.store_paused.set(i64::from(s.paused));
         self.fsyncs.set(s.fsync_count as i64);
+        self.index_from_memory.set(s.followed_from_memory as i64);
         self.fsync_seconds_sum.set(s.fsync_total.as_secs_f64());
         self.fsync_seconds_max.set(s.fsync_max.as_secs_f64());
         for (source, n) in &s.events_per_source {
@@ -241,6 +249,10 @@ async fn serve(cfg: Config, lang: Lang) -> Result<()> {
         shutdown: shutdown.clone(),
         max_message_bytes: cfg.limits.max_message_bytes,
         max_connections: cfg.limits.max_connections.max(1),
+        hold_streams: {
+            let store = store.clone();
+            Arc::new(move || store.holds_streams())
+        },
     };
     let bind_err = |what: &str, addr: &str, flag: &str, e: std::io::Error| {
         anyhow::anyhow!(tf(
@@ -584,7 +596,9 @@ async fn follow_store(
     loop {
         let started = tokio::time::Instant::now();
         let upto = *committed.borrow_and_update();
-        hold_merges_in_flood(&index, upto).await;
+        // A flood held back at the senders (see `Store::holds_streams`)
+        // leaves little backlog, but is a flood all the same.
+        hold_merges_in_flood(&index, upto, store.in_flood()).await;
         let mut failed = false;
         if upto > index.indexed_upto() {
             let (s, i, stop) = (store.clone(), index.clone(), shutdown.clone());
@@ -609,7 +623,7 @@ async fn follow_store(
         }
         // Caught up: merges held back run now, not at the next event.
         let stored = *committed.borrow();
-        hold_merges_in_flood(&index, stored).await;
+        hold_merges_in_flood(&index, stored, false).await;
         tokio::select! {
             _ = shutdown.cancelled() => {
                 // One last pass so that what was stored is searchable.
@@ -631,10 +645,11 @@ async fn follow_store(
 }
 
 /// In a flood (the store [`FLOOD_BACKLOG`] or more events ahead of the
-/// index at `upto`), merging segments waits until the index has caught up.
+/// index at `upto`, or senders `held` back for the indexer), merging
+/// segments waits until the index has caught up.
 /// Letting them go commits, so off the async threads.
-async fn hold_merges_in_flood(index: &Index, upto: u64) {
-    let flood = upto.saturating_sub(index.indexed_upto()) >= FLOOD_BACKLOG;
+async fn hold_merges_in_flood(index: &Index, upto: u64, held: bool) {
+    let flood = upto.saturating_sub(index.indexed_upto()) >= FLOOD_BACKLOG || held;
     if flood != index.merges_held() {
         let i = index.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || i.hold_merges(flood)).await {

@@ -2,8 +2,10 @@
 //! (RFC 5425). Each received message is decoded once, with the settings of
 //! the source its peer address belongs to, and handed on in batches to a
 //! bounded channel (the store's writer). TCP and TLS senders are slowed by
-//! back-pressure when the store falls behind; UDP cannot be, so a bounded
-//! overflow absorbs bursts and what exceeds it is counted as dropped.
+//! back-pressure when the store falls behind, and while
+//! [`ListenerContext::hold_streams`] says so (the indexer catching up); UDP
+//! cannot be, so a bounded overflow absorbs bursts and what exceeds it is
+//! counted as dropped.
 
 mod framing;
 mod tls;
@@ -219,6 +221,12 @@ pub struct ListenerContext {
     /// Open TCP/TLS connections per listener; more are refused and counted
     /// (a flood of idle connections must not exhaust file descriptors).
     pub max_connections: usize,
+    /// While this answers true, TCP and TLS connections wait before reading
+    /// more (the sender is slowed, nothing is lost): `mamori serve` holds
+    /// them while its indexer catches up with events it can take as they
+    /// were written. UDP is never held, since a datagram not read in time
+    /// is lost.
+    pub hold_streams: Arc<dyn Fn() -> bool + Send + Sync>,
 }
 
 impl ListenerContext {
@@ -400,6 +408,21 @@ async fn accept_loop(
     while conns.join_next().await.is_some() {}
 }
 
+/// How often a held connection asks whether it may read again.
+const HOLD_POLL: Duration = Duration::from_millis(5);
+
+/// Waits while [`ListenerContext::hold_streams`] says so; false if the
+/// listener is shut down meanwhile.
+async fn held(ctx: &ListenerContext) -> bool {
+    while (ctx.hold_streams)() {
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(HOLD_POLL) => {}
+        }
+    }
+    true
+}
+
 async fn read_stream<S: AsyncRead + Unpin>(
     mut stream: S,
     peer: SocketAddr,
@@ -411,6 +434,9 @@ async fn read_stream<S: AsyncRead + Unpin>(
     let mut batch = Vec::with_capacity(BATCH);
     let ip = peer.ip();
     loop {
+        if (ctx.hold_streams)() && !held(ctx).await {
+            break;
+        }
         if buf.capacity() - buf.len() < 16 * 1024 {
             buf.reserve(64 * 1024);
         }
