@@ -469,6 +469,17 @@ impl Store {
         self.shared.recent.holds_streams()
     }
 
+    /// The follower is busy with other work for a moment (an index
+    /// commit) until the guard is dropped: meanwhile senders are held back
+    /// only once most of what memory keeps for it is full, so that
+    /// receiving goes on while it is busy.
+    pub fn follower_paused(&self) -> FollowerPaused {
+        self.shared.recent.set_paused(true);
+        FollowerPaused {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Whether stream listeners were held back (see
     /// [`Store::holds_streams`]) within the last second: events come in
     /// faster than the follower takes them, though it keeps up.
@@ -729,6 +740,17 @@ fn load_directory(
         d.segments.insert(num, info);
     }
     Ok((d, fix))
+}
+
+/// A pause of the follower; see [`Store::follower_paused`].
+pub struct FollowerPaused {
+    shared: Arc<Shared>,
+}
+
+impl Drop for FollowerPaused {
+    fn drop(&mut self) {
+        self.shared.recent.set_paused(false);
+    }
 }
 
 /// Iterator over stored events in sequence order (see [`Store::scan`]).

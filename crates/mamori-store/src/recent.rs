@@ -45,6 +45,9 @@ struct State {
     reading: usize,
     /// When stream listeners were last told to hold back.
     last_held: Option<Instant>,
+    /// The follower is busy with other work for a moment (an index
+    /// commit): streams are held only once the ring is nearly full.
+    paused: bool,
     /// Events the follower took from here rather than from the store.
     taken: u64,
 }
@@ -114,6 +117,12 @@ impl Recent {
         st.drop_before(next);
     }
 
+    /// The follower is busy with other work (true) for a moment, or back
+    /// (false).
+    pub(crate) fn set_paused(&self, paused: bool) {
+        self.state().paused = paused;
+    }
+
     /// One of the follower's scans starts (true) or ends (false).
     pub(crate) fn set_reading(&self, reading: bool) {
         let mut st = self.state();
@@ -144,14 +153,19 @@ impl Recent {
 
     /// Whether stream listeners should hold back: the follower is reading
     /// and in step (the ring holds its next event), has moved within
-    /// [`STALLED`], and [`HOLD_AT`] events wait for it.
+    /// [`STALLED`], and [`HOLD_AT`] events wait for it (while it is paused,
+    /// [`KEEP`] less [`HOLD_AT`]).
     pub(crate) fn holds_streams(&self) -> bool {
         let mut st = self.state();
         let Some((next, moved)) = st.follower else {
             return false;
         };
         let in_step = st.batches.front().is_some_and(|(first, _)| *first <= next);
-        let hold = st.reading > 0 && in_step && st.events >= HOLD_AT && moved.elapsed() < STALLED;
+        // While it is busy, what comes meanwhile fills the ring rather than
+        // leave the processor idle, but not so far that it falls out of
+        // step.
+        let at = if st.paused { KEEP - HOLD_AT } else { HOLD_AT };
+        let hold = st.reading > 0 && in_step && st.events >= at && moved.elapsed() < STALLED;
         if hold {
             st.last_held = Some(Instant::now());
         }
@@ -235,6 +249,20 @@ mod tests {
         r.set_reading(true);
         r.take(0);
         assert!(!r.holds_streams(), "taken");
+    }
+
+    #[test]
+    fn a_paused_follower_lets_the_ring_fill_before_streams_are_held() {
+        let r = Recent::default();
+        r.follower_at(0);
+        r.set_reading(true);
+        r.set_paused(true);
+        r.publish(0, events(HOLD_AT));
+        assert!(!r.holds_streams(), "room left while it is busy");
+        r.publish(HOLD_AT as u64, events(KEEP - 2 * HOLD_AT));
+        assert!(r.holds_streams(), "nearly full");
+        r.set_paused(false);
+        assert!(r.holds_streams());
     }
 
     #[test]

@@ -129,6 +129,7 @@ pub fn index_range(
                     // store for itself while the commit takes its time.
                     publish(&mut batch);
                     let _paused = pass.as_ref().map(|p| p.pause());
+                    let _following = follow.map(|_| store.follower_paused());
                     index.commit(seq + 1)?;
                     last_commit = std::time::Instant::now();
                     uncommitted = 0;
