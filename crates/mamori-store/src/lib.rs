@@ -788,13 +788,12 @@ impl Iterator for Scan {
                 self.next += 1;
                 return Some(Ok((seq, ev)));
             }
-            if self.follows {
-                if let Some((first, evs)) = self.shared.recent.take(self.next) {
-                    self.pos = (self.next - first) as usize;
-                    self.buf = evs;
-                    continue;
-                }
-                self.shared.recent.follower_at(self.next);
+            if self.follows
+                && let Some((first, evs)) = self.shared.recent.take(self.next)
+            {
+                self.pos = (self.next - first) as usize;
+                self.buf = evs;
+                continue;
             }
             // Find the block holding `next`, or the first one after it.
             let loc = {

@@ -135,12 +135,13 @@ impl Recent {
 
     /// The kept events from `next` on, as the first one's number and the
     /// events of the batch holding `next`, taken out of the ring; `None`
-    /// when the ring does not hold `next`.
+    /// when the ring does not hold `next` (the follower, now at `next`,
+    /// reads the store).
     pub(crate) fn take(&self, next: u64) -> Option<(u64, Vec<Event>)> {
         let mut st = self.state();
         st.drop_before(next);
-        let (first, _) = st.batches.front()?;
-        if *first > next {
+        if st.batches.front().is_none_or(|(first, _)| *first > next) {
+            st.follower = Some((next, Instant::now()));
             return None;
         }
         let (first, evs) = st.batches.pop_front()?;
