@@ -461,10 +461,12 @@ impl Store {
 
     /// Whether stream listeners (TCP, TLS) should hold back before reading
     /// more: the follower keeps up with the writer, and a few thousand
-    /// events it has yet to take are waiting. Holding them back then costs
-    /// the senders a moment and saves reading those events back from
-    /// disk. False when there is no follower, when it is far behind (it
-    /// reads the store anyway) or when it has not moved for a second.
+    /// events it has yet to take are waiting, or it fell a little behind
+    /// (at most 65,536 events) and reads those from disk to be back in
+    /// step. Holding them back then costs the senders a moment and saves
+    /// reading events back from disk. False when there is no follower,
+    /// when it is further behind (rebuilding) or when it has not moved for
+    /// a second.
     pub fn holds_streams(&self) -> bool {
         self.shared.recent.holds_streams()
     }

@@ -13,9 +13,13 @@
 //! hold back while [`HOLD_AT`] events wait here for a follower that is in
 //! step and moving ([`Recent::holds_streams`]): TCP and TLS senders are
 //! slowed, the events they send are not lost, and the work of decoding
-//! them twice is saved. UDP is never held (it would lose datagrams), and a
-//! follower that is out of step (rebuilding the index from the start) or
-//! has not moved for [`STALLED`] is not waited for.
+//! them twice is saved. A follower that fell out of step by a little (at
+//! most [`CATCH_UP`] events, as when more arrived while it committed) is
+//! waited for too, while it reads those from the store, so that it comes
+//! back in step rather than stay behind for the rest of the flood. UDP is
+//! never held (it would lose datagrams), and a follower further behind
+//! (rebuilding the index from the start) or that has not moved for
+//! [`STALLED`] is not waited for.
 
 use mamori_event::Event;
 use std::collections::VecDeque;
@@ -26,6 +30,9 @@ use std::time::{Duration, Instant};
 pub const KEEP: usize = 16_384;
 /// Stream listeners hold back while this many events wait in the ring.
 pub const HOLD_AT: usize = 4_096;
+/// A follower out of step by at most this many events is waited for
+/// while it reads them from the store.
+pub const CATCH_UP: u64 = 4 * KEEP as u64;
 /// A follower that has not moved for this long is not waited for.
 pub const STALLED: Duration = Duration::from_secs(1);
 /// Streams held within this long mean a flood (see [`Recent::in_flood`]).
@@ -153,20 +160,31 @@ impl Recent {
     }
 
     /// Whether stream listeners should hold back: the follower is reading
-    /// and in step (the ring holds its next event), has moved within
-    /// [`STALLED`], and [`HOLD_AT`] events wait for it (while it is paused,
-    /// [`KEEP`] less [`HOLD_AT`]).
+    /// and has moved within [`STALLED`], and either it is in step (the ring
+    /// holds its next event) and [`HOLD_AT`] events wait for it (while it
+    /// is paused, [`KEEP`] less [`HOLD_AT`]), or it is out of step by at
+    /// most [`CATCH_UP`] events.
     pub(crate) fn holds_streams(&self) -> bool {
         let mut st = self.state();
         let Some((next, moved)) = st.follower else {
             return false;
         };
-        let in_step = st.batches.front().is_some_and(|(first, _)| *first <= next);
-        // While it is busy, what comes meanwhile fills the ring rather than
-        // leave the processor idle, but not so far that it falls out of
-        // step.
-        let at = if st.paused { KEEP - HOLD_AT } else { HOLD_AT };
-        let hold = st.reading > 0 && in_step && st.events >= at && moved.elapsed() < STALLED;
+        let (Some((first, _)), Some((last, evs))) = (st.batches.front(), st.batches.back()) else {
+            return false;
+        };
+        let waiting = if *first <= next {
+            // In step. While it is busy, what comes meanwhile fills the
+            // ring rather than leave the processor idle, but not so far
+            // that it falls out of step.
+            let at = if st.paused { KEEP - HOLD_AT } else { HOLD_AT };
+            st.events >= at
+        } else {
+            // Out of step: the writer went on past the ring while it was
+            // busy. Held while it reads what it missed from the store,
+            // unless that is far more than a moment's worth.
+            last + evs.len() as u64 - next <= CATCH_UP
+        };
+        let hold = st.reading > 0 && waiting && moved.elapsed() < STALLED;
         if hold {
             st.last_held = Some(Instant::now());
         }
@@ -220,7 +238,7 @@ mod tests {
     }
 
     #[test]
-    fn the_ring_keeps_at_most_its_size_and_a_follower_behind_it_is_out_of_step() {
+    fn the_ring_keeps_at_most_its_size_and_a_follower_a_little_behind_it_is_waited_for() {
         let r = Recent::default();
         r.follower_at(0);
         let mut seq = 0;
@@ -230,9 +248,16 @@ mod tests {
         }
         assert!(r.state().events <= KEEP);
         r.set_reading(true);
-        // Its next event was dropped: it reads the store, nobody holds.
+        // Its next event was dropped: it reads the store, and is waited for
+        // while it is only a little behind.
         assert!(r.take(0).is_none());
-        assert!(!r.holds_streams());
+        assert!(r.holds_streams(), "a little out of step");
+        while seq <= CATCH_UP {
+            r.publish(seq, events(1024));
+            seq += 1024;
+        }
+        assert!(!r.holds_streams(), "far out of step: not waited for");
+        assert!(r.take(seq - KEEP as u64).is_some(), "back in step");
     }
 
     #[test]

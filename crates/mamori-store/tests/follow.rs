@@ -99,3 +99,37 @@ fn streams_are_held_only_while_a_follower_reads_and_has_events_waiting() {
     assert!(!store.holds_streams(), "between passes nobody is held");
     store.shutdown().unwrap();
 }
+
+#[test]
+fn a_follower_a_little_out_of_step_is_waited_for_until_it_is_back_in_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let mut follower = store.follow(0);
+    // More than memory keeps (16,384 events) arrive while the follower is
+    // busy, as while it commits: it is out of step, a little.
+    let mut at = 0;
+    while at < 30_000 {
+        store
+            .append_blocking(events(at, 1000), Durability::Buffered)
+            .unwrap();
+        at += 1000;
+    }
+    assert!(store.holds_streams(), "held while it catches up");
+    // It reads what memory no longer keeps from disk, then takes the rest
+    // from memory, and nothing waits for it any more.
+    let followed = raws(follower.by_ref().take(30_000));
+    assert_eq!(followed, raws(store.scan(0)));
+    assert!(!store.holds_streams(), "caught up");
+    let from_memory = store.stats().followed_from_memory;
+    assert!(from_memory >= 10_000, "back in step: {from_memory}");
+    // Far behind (a rebuild of the index), nobody is held for it.
+    while at < 130_000 {
+        store
+            .append_blocking(events(at, 1000), Durability::Buffered)
+            .unwrap();
+        at += 1000;
+    }
+    assert!(!store.holds_streams(), "far behind");
+    drop(follower);
+    store.shutdown().unwrap();
+}
