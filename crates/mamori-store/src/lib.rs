@@ -474,7 +474,9 @@ impl Store {
     /// The follower is busy with other work for a moment (an index
     /// commit) until the guard is dropped: meanwhile senders are held back
     /// only once most of what memory keeps for it is full, so that
-    /// receiving goes on while it is busy.
+    /// receiving goes on while it is busy, and it counts as moving for up
+    /// to five seconds (a long commit does not let the writer run far
+    /// past it).
     pub fn follower_paused(&self) -> FollowerPaused {
         self.shared.recent.set_paused(true);
         FollowerPaused {

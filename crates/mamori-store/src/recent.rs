@@ -35,6 +35,10 @@ pub const HOLD_AT: usize = 4_096;
 pub const CATCH_UP: u64 = 4 * KEEP as u64;
 /// A follower that has not moved for this long is not waited for.
 pub const STALLED: Duration = Duration::from_secs(1);
+/// A follower busy for a moment (see [`Recent::set_paused`]) counts as
+/// moving for this long: a commit that takes more than [`STALLED`] does
+/// not let the writer run far past it.
+pub const PAUSED_STALLED: Duration = Duration::from_secs(5);
 /// Streams held within this long mean a flood (see [`Recent::in_flood`]).
 pub const FLOOD_WINDOW: Duration = Duration::from_secs(1);
 
@@ -52,9 +56,10 @@ struct State {
     reading: usize,
     /// When stream listeners were last told to hold back.
     last_held: Option<Instant>,
-    /// The follower is busy with other work for a moment (an index
-    /// commit): streams are held only once the ring is nearly full.
-    paused: bool,
+    /// Since when the follower is busy with other work for a moment (an
+    /// index commit): streams are held only once the ring is nearly full,
+    /// and it counts as moving for up to [`PAUSED_STALLED`].
+    paused: Option<Instant>,
     /// Events the follower took from here rather than from the store.
     taken: u64,
 }
@@ -127,7 +132,7 @@ impl Recent {
     /// The follower is busy with other work (true) for a moment, or back
     /// (false).
     pub(crate) fn set_paused(&self, paused: bool) {
-        self.state().paused = paused;
+        self.state().paused = paused.then(Instant::now);
     }
 
     /// One of the follower's scans starts (true) or ends (false).
@@ -176,7 +181,11 @@ impl Recent {
             // In step. While it is busy, what comes meanwhile fills the
             // ring rather than leave the processor idle, but not so far
             // that it falls out of step.
-            let at = if st.paused { KEEP - HOLD_AT } else { HOLD_AT };
+            let at = if st.paused.is_some() {
+                KEEP - HOLD_AT
+            } else {
+                HOLD_AT
+            };
             st.events >= at
         } else {
             // Out of step: the writer went on past the ring while it was
@@ -184,7 +193,11 @@ impl Recent {
             // unless that is far more than a moment's worth.
             last + evs.len() as u64 - next <= CATCH_UP
         };
-        let hold = st.reading > 0 && waiting && moved.elapsed() < STALLED;
+        let alive = match st.paused {
+            Some(since) => since.elapsed() < PAUSED_STALLED,
+            None => moved.elapsed() < STALLED,
+        };
+        let hold = st.reading > 0 && waiting && alive;
         if hold {
             st.last_held = Some(Instant::now());
         }
@@ -289,6 +302,10 @@ mod tests {
         assert!(r.holds_streams(), "nearly full");
         r.set_paused(false);
         assert!(r.holds_streams());
+        std::thread::sleep(STALLED + Duration::from_millis(100));
+        assert!(!r.holds_streams(), "stalled");
+        r.set_paused(true);
+        assert!(r.holds_streams(), "busy is not stalled");
     }
 
     #[test]
