@@ -35,12 +35,12 @@ use std::time::{Duration, Instant};
 pub type Batch = Arc<Vec<(u64, Event)>>;
 
 /// The events a publisher puts into one batch.
-pub const BATCH: usize = 2048;
+pub const BATCH: usize = 4096;
 /// Batches kept for the taker.
 pub const KEEP: usize = 2;
 /// How far (in events) the publisher may be behind a taker's next event
 /// for the taker to wait for it.
-pub const MAX_LEAD: u64 = 32 * BATCH as u64;
+pub const MAX_LEAD: u64 = 16 * BATCH as u64;
 /// The longest either side waits for the other at a time.
 pub const WAIT: Duration = Duration::from_secs(1);
 
