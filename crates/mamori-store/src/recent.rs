@@ -165,7 +165,8 @@ impl Recent {
     }
 
     /// Whether stream listeners should hold back: the follower is reading
-    /// and has moved within [`STALLED`], and either it is in step (the ring
+    /// and has moved within [`STALLED`] (or was paused within
+    /// [`PAUSED_STALLED`]), and either it is in step (the ring
     /// holds its next event) and [`HOLD_AT`] events wait for it (while it
     /// is paused, [`KEEP`] less [`HOLD_AT`]), or it is out of step by at
     /// most [`CATCH_UP`] events.
