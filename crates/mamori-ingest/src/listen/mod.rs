@@ -434,7 +434,7 @@ async fn read_stream<S: AsyncRead + Unpin>(
     let mut batch = Vec::with_capacity(BATCH);
     let ip = peer.ip();
     loop {
-        if (ctx.hold_streams)() && !held(ctx).await {
+        if !held(ctx).await {
             break;
         }
         if buf.capacity() - buf.len() < 16 * 1024 {
